@@ -1,0 +1,166 @@
+package core
+
+import (
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// semC maps a semaphore file with plain open+mmap (no preload) and drives it
+// with glibc's own sem_* functions.
+const semC = `
+#include <fcntl.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static sem_t *map(const char *path) {
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) { perror(path); exit(2); }
+	void *p = mmap(NULL, sizeof(sem_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) { perror("mmap"); exit(2); }
+	close(fd);
+	return p;
+}
+
+int main(int argc, char **argv) {
+	if (argc == 3 && !strcmp(argv[1], "image")) { /* the bytes of sem_init(pshared=1, v) */
+		sem_t s;
+		memset(&s, 0xff, sizeof s);
+		if (sem_init(&s, 1, atoi(argv[2])) != 0) { perror("sem_init"); return 2; }
+		for (size_t i = 0; i < sizeof s; i++) printf("%02x", ((unsigned char *)&s)[i]);
+		printf("\n");
+		return 0;
+	}
+	if (argc == 5 && !strcmp(argv[1], "pingpong")) { /* n times: wait ping, post pong */
+		sem_t *ping = map(argv[2]), *pong = map(argv[3]);
+		for (int i = atoi(argv[4]); i > 0; i--) {
+			if (sem_wait(ping) != 0) { perror("sem_wait"); return 2; }
+			if (sem_post(pong) != 0) { perror("sem_post"); return 2; }
+		}
+		return 0;
+	}
+	if (argc == 4 && !strcmp(argv[1], "post")) {
+		sem_t *s = map(argv[2]);
+		for (int i = atoi(argv[3]); i > 0; i--) {
+			usleep(i % 16 == 0 ? 100 : 0); /* let the Go side sleep in the futex now and then */
+			if (sem_post(s) != 0) { perror("sem_post"); return 2; }
+		}
+		return 0;
+	}
+	if (argc == 3 && !strcmp(argv[1], "value")) {
+		int v;
+		if (sem_getvalue(map(argv[2]), &v) != 0) { perror("sem_getvalue"); return 2; }
+		printf("%d\n", v);
+		return 0;
+	}
+	fprintf(stderr, "usage\n");
+	return 2;
+}
+`
+
+// buildSemC compiles semC, or skips the test without a C compiler.
+func buildSemC(t *testing.T) string {
+	t.Helper()
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		t.Skip("no C compiler")
+	}
+	dir := t.TempDir()
+	src, bin := filepath.Join(dir, "sem.c"), filepath.Join(dir, "sem")
+	if err := os.WriteFile(src, []byte(semC), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(cc, "-O1", "-pthread", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func runC(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(bin, args...).Output()
+	if err != nil {
+		t.Fatalf("%s %q: %v", bin, args, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func TestSemaphoreGlibcInterop(t *testing.T) {
+	bin := buildSemC(t)
+	// Our image is glibc's sem_init(pshared=1), which writes the first 12
+	// bytes (data and private) and leaves the padding, zero in ours, alone.
+	got := runC(t, bin, "image", "5")
+	if want := hex.EncodeToString(semImage(5)[:12]) + strings.Repeat("ff", SemSize-12); got != want {
+		t.Fatalf("glibc image %s, want %s", got, want)
+	}
+	s := newStore(t)
+	for _, n := range []string{"ping", "pong", "count"} {
+		sem, err := s.CreateSemaphore(n, 0o600, 0, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.UnlinkSemaphore(n)
+		defer sem.Close()
+	}
+	path := func(n string) string { return filepath.Join(s.Dir(), SemPrefix+n) }
+	ping, _ := s.OpenSemaphore("ping")
+	defer ping.Close()
+	pong, _ := s.OpenSemaphore("pong")
+	defer pong.Close()
+
+	// Both sides block in turn: C in sem_wait woken by our FUTEX_WAKE, we
+	// in our FUTEX_WAIT woken by glibc's sem_post.
+	const rounds = 2000
+	cmd := exec.Command(bin, "pingpong", path("ping"), path("pong"), "2000")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range rounds {
+		if err := ping.Post(); err != nil {
+			t.Fatal(err)
+		}
+		if err := pong.TimedWait(10 * time.Second); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("round %d: %v", i, err)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+
+	// glibc posts while we wait.
+	count, _ := s.OpenSemaphore("count")
+	defer count.Close()
+	cmd = exec.Command(bin, "post", path("count"), "300")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for range 300 {
+		if err := count.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// Our posts are glibc's value; no waiter is left registered.
+	for range 3 {
+		count.Post()
+	}
+	if v := runC(t, bin, "value", path("count")); v != "3" {
+		t.Fatalf("sem_getvalue = %s, want 3", v)
+	}
+	if d := *(*uint64)(unsafePointer(count.mem)); d != 3 {
+		t.Fatalf("data word %#x, want 3", d)
+	}
+}
