@@ -74,7 +74,9 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
 static _Atomic int g_mode;		/* M_*, set once under g_lock */
 static int g_path_err;			/* unusable store path: its errno */
-static char g_path[PATH_MAX];		/* the store (or /dev/shm if native) */
+/* Big state is on the heap: a .bss past the data page would cost every
+ * program an extra mmap at load time (start-up is our budget, not memory). */
+static char *g_path;			/* the store (or /dev/shm if native) */
 static int g_dirfd = -1;		/* cached; the program may close it */
 static dev_t g_dir_dev;
 static ino_t g_dir_ino;
@@ -105,22 +107,26 @@ static int native_usable(void)
 static int decide(void)
 {
 	const char *env = getenv(SHMR_ENV_DIR), *tmp = getenv("TMPDIR"), *dbg;
-	int n, m = M_STORE;
+	int n = -1, m = M_STORE;
+	if (!g_path && !(g_path = malloc(PATH_MAX))) {
+		g_path_err = ENOMEM;
+		return m;
+	}
 	if (env && *env) {	/* always a store, even if it names /dev/shm */
 		g_path_err = *env == '/' ? 0 : EINVAL;
-		n = snprintf(g_path, sizeof g_path, "%s", env);
+		n = snprintf(g_path, PATH_MAX, "%s", env);
 	} else if (native_usable()) {
 		m = M_NATIVE;
-		n = snprintf(g_path, sizeof g_path, "%s", SHMR_NATIVE_DIR);
+		n = snprintf(g_path, PATH_MAX, "%s", SHMR_NATIVE_DIR);
 	} else {
 		if (!tmp || *tmp != '/')
 			tmp = SHMR_DEFAULT_TMPDIR;
-		n = snprintf(g_path, sizeof g_path, "%s/%s", tmp, SHMR_STORE_SUBDIR);
+		n = snprintf(g_path, PATH_MAX, "%s/%s", tmp, SHMR_STORE_SUBDIR);
 	}
-	if (n < 0 || (size_t)n >= sizeof g_path)
+	if (n < 0 || n >= PATH_MAX)
 		g_path_err = ENAMETOOLONG;
 	/* With a trailing slash, O_NOFOLLOW would follow a symlink: strip it. */
-	while (n > 1 && (size_t)n < sizeof g_path && g_path[n - 1] == '/')
+	while (n > 1 && n < PATH_MAX && g_path[n - 1] == '/')
 		g_path[--n] = '\0';
 	if ((dbg = getenv("SHM_REDIRECT_DEBUG")) && strcmp(dbg, "1") == 0)
 		dprintf(2, "shm-redirect: pid %d: %s %s%s%s\n", (int)getpid(),
@@ -251,7 +257,7 @@ struct sem_rec {
 };
 
 #define NBUCKETS 1024	/* CPython may hold thousands: keep the chains short */
-static struct sem_rec *by_key[NBUCKETS], *by_ptr[NBUCKETS];
+static struct sem_rec **by_key, **by_ptr;	/* NBUCKETS each, at first use */
 
 static size_t hash_key(dev_t dev, ino_t ino, const char *name)
 {
@@ -296,6 +302,15 @@ static sem_t *sem_attach(int fd, const char *name, sem_t *map, int oflag)
 	}
 	size_t hk = hash_key(st.st_dev, st.st_ino, name);
 	lock();
+	if (!by_key && (by_key = calloc(2 * NBUCKETS, sizeof *by_key)) != NULL)
+		by_ptr = by_key + NBUCKETS;
+	if (!by_key) {
+		unlock();
+		munmap(map, SHMR_SEM_SIZE);
+		free(r);
+		errno = ENOMEM;
+		return SEM_FAILED;
+	}
 	for (struct sem_rec *e = by_key[hk]; e; e = e->next_key)
 		if (e->dev == st.st_dev && e->ino == st.st_ino && strcmp(e->name, name) == 0) {
 			e->refcnt++;	/* mapped already: the same pointer again */
@@ -429,7 +444,7 @@ EXPORT int sem_close(sem_t *sem)
 	struct sem_rec **pp, *r = NULL;
 	int found = 0, rc = 0, saved = errno;
 	lock();
-	for (pp = &by_ptr[hash_ptr(sem)]; *pp && !found; pp = &(*pp)->next_ptr)
+	for (pp = by_ptr ? &by_ptr[hash_ptr(sem)] : &r; *pp && !found; pp = &(*pp)->next_ptr)
 		if ((found = (*pp)->sem == sem) && --(*pp)->refcnt == 0) {
 			r = *pp;	/* last reference: unlink from both chains */
 			*pp = r->next_ptr;

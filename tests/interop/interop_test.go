@@ -234,3 +234,34 @@ func contains(xs []int, x int) bool {
 	}
 	return false
 }
+
+// The preload and the Go core resolve the same directory by themselves (no SHM_REDIRECT_DIR):
+// /dev/shm natively, /tmp/shm in the no-/dev/shm sandbox (`make test` runs this in both).
+func TestDefaultDirectoryAgrees(t *testing.T) {
+	lib, client := tools(t)
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, core.EnvDir+"=") {
+			env = append(env, kv)
+		}
+	}
+	t.Setenv(core.EnvDir, "") // for ResolveDir in this process
+	env = append(env, "LD_PRELOAD="+lib, "SHM_REDIRECT_DEBUG=1")
+	// "post" of a missing semaphore fails (ENOENT) after the preload has decided and logged.
+	cmd := exec.Command(client, "post", "/shmr-no-such-semaphore")
+	cmd.Env = env
+	out, _ := cmd.CombinedOutput()
+	dir, native, err := core.ResolveDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mode := "store"
+	if native {
+		mode = "native"
+	}
+	want := mode + " " + dir
+	if !strings.Contains(string(out), want) {
+		t.Fatalf("preload says %q; Go core says %q", out, want)
+	}
+	t.Logf("both resolve: %s", want)
+}
