@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install the Debian packages the test suites need, and nothing else.
+# Idempotent and quiet when everything is already there (CI calls it every run);
+# apt-get update runs at most once, and only when something is missing.
+set -euo pipefail
+
+# Why each package is needed:
+#   libpython3.11-testsuite  CPython's own test_multiprocessing_* / test_concurrent_futures (tests/cpython_suite.sh)
+#   python3-pytest           the project's Python tests
+#   python3-numpy            shared-memory tests that exercise numpy views on segments
+#   python3-dev              headers for building Python-facing test helpers
+#   util-linux               unshare, setpriv, mount, findmnt (tests/sandbox.sh)
+#   gcc libc6-dev make       build the preload and tests/fork_stress.c
+#   coreutils findutils      env, mktemp, timeout, find (sandbox/runners; essential, listed for completeness)
+PKGS=(libpython3.11-testsuite python3-pytest python3-numpy python3-dev util-linux
+      gcc libc6-dev make coreutils findutils)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    # "install ok installed" is the only state that means usable; half-configured etc. count as missing.
+    if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]; then
+        missing+=("$p")
+    fi
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    SUDO=(sudo -n)
+else
+    echo "install-deps: missing packages: ${missing[*]}" >&2
+    echo "install-deps: run as root:  apt-get update && apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# tests/sandbox.sh — run a command in a Lambda-shaped sandbox.
+#
+#   tests/sandbox.sh [options] -- CMD ARGS...
+#
+# The command runs in a private mount namespace where /dev is a fresh tmpfs holding only
+# null zero full random urandom tty, fd/stdin/stdout/stderr links and a private ptmx/pts,
+# and — by default — no /dev/shm at all, as on AWS Lambda. Nothing leaks to the host: every
+# mount lives and dies with the namespace.
+#
+# Options:
+#   --devshm=none     no /dev/shm (default; what Lambda has)
+#   --devshm=ro       a tmpfs mounted read-only at /dev/shm            (shm_open -> EROFS)
+#   --devshm=noperm   a root-owned 0755 tmpfs at /dev/shm; implies a non-root uid
+#                     (nobody, 65534) unless --uid gives one            (shm_open -> EACCES)
+#   --devshm=native   a fresh writable 1777 tmpfs at /dev/shm: the baseline to compare with
+#   --ro              remount / read-only, with a fresh 1777 tmpfs at /tmp (Lambda's /tmp);
+#                     the project dir and the cwd stay reachable even if they live under /tmp
+#   --uid=N           run CMD as uid/gid N, no supplementary groups (HOME=/tmp)
+#   --env K=V         set K=V for CMD (repeatable)
+#   --preload         LD_PRELOAD=<project>/build/libshm_redirect.so for CMD (must exist)
+#   --bind=PATH       keep PATH (read-write) at the same place even if --ro hides it under /tmp
+# Exit status: CMD's (127/126 if it cannot be run, 2 for a usage error, 3 if the sandbox
+# cannot be set up).
+#
+# 'Lambda' shape: --ro --uid=993 (or nobody) [--devshm=none].
+set -euo pipefail
+
+ORIG_ARGS=("$@")
+SELF=$(readlink -f -- "${BASH_SOURCE[0]}")
+PROJECT=$(dirname -- "$(dirname -- "$SELF")")
+LIB="$PROJECT/build/libshm_redirect.so"
+
+die()   { echo "sandbox.sh: $*" >&2; exit 2; }
+fatal() { echo "sandbox.sh: setup failed: $*" >&2; exit 3; }
+usage() { sed -n '2,/^set -euo/p' "$SELF" | sed -e '$d' -e 's/^# \{0,1\}//' >&2; exit 2; }
+
+# ---------------------------------------------------------------- options (both stages)
+devshm=none ro=0 uid= preload=0
+envs=() binds=()
+inner=0
+while [ $# -gt 0 ]; do
+    case $1 in
+        --devshm=*)  devshm=${1#*=} ;;
+        --ro)        ro=1 ;;
+        --uid=*)     uid=${1#*=} ;;
+        --env)       [ $# -ge 2 ] || die "--env needs K=V"; envs+=("$2"); shift ;;
+        --env=*)     envs+=("${1#*=}") ;;
+        --preload)   preload=1 ;;
+        --bind=*)    binds+=("${1#*=}") ;;
+        --inner)     inner=1 ;;   # internal: we are already inside the namespace
+        -h|--help)   usage ;;
+        --)          shift; break ;;
+        *)           die "unknown option '$1' (use -- before the command)" ;;
+    esac
+    shift
+done
+[ $# -gt 0 ] || die "no command given (tests/sandbox.sh [options] -- CMD ARGS...)"
+case $devshm in none|ro|noperm|native) ;; *) die "--devshm must be none|ro|noperm|native" ;; esac
+for e in "${envs[@]+"${envs[@]}"}"; do
+    [[ $e == [A-Za-z_]*=* ]] || die "--env wants K=V, got '$e'"
+done
+if [ -n "$uid" ]; then
+    # Accept a user name too (e.g. nobody), but run with the numeric id.
+    if ! [[ $uid =~ ^[0-9]+$ ]]; then
+        uid=$(id -u -- "$uid" 2>/dev/null) || die "unknown user '$uid'"
+    fi
+fi
+if [ "$devshm" = noperm ]; then
+    # A root-owned 0755 directory only refuses a non-root writer.
+    [ -n "$uid" ] || uid=65534
+    [ "$uid" != 0 ] || die "--devshm=noperm is meaningless as root (uid 0)"
+fi
+[ "$preload" = 0 ] || [ -r "$LIB" ] || die "--preload: $LIB not found (run 'make lib')"
+
+# ---------------------------------------------------------------- stage 1: enter namespace
+if [ "$inner" = 0 ]; then
+    [ "$(id -u)" = 0 ] || die "must be run as root (it mounts in a private mount namespace)"
+    command -v unshare >/dev/null && command -v setpriv >/dev/null \
+        || die "needs unshare and setpriv (util-linux): run tests/install-deps.sh"
+    # unshare without --fork execs us in place, so signals and the exit status are CMD's.
+    exec unshare -m --propagation private -- "$SELF" --inner "${ORIG_ARGS[@]}"
+fi
+
+# ---------------------------------------------------------------- stage 2: inside
+cwd=$PWD
+
+# 1. A fresh /dev. Build it on a tmpfs at a scratch mount point first (the host's device
+#    nodes are still visible there to bind from), then move it over /dev. The scratch dir is
+#    on the host's /tmp but only ever holds the mount in this namespace; it is removed at once.
+stage=$(mktemp -d /tmp/.sandbox-dev.XXXXXX) || fatal "mktemp"
+mount -t tmpfs -o mode=0755,nosuid,noexec,size=1m sandbox-dev "$stage" || fatal "tmpfs for /dev"
+for d in null zero full random urandom tty; do
+    [ -e "/dev/$d" ] || continue   # a minimal container may lack /dev/tty: then so do we
+    : > "$stage/$d"
+    mount --bind "/dev/$d" "$stage/$d" || fatal "bind /dev/$d"
+done
+mount --move "$stage" /dev || fatal "move the new /dev in place"
+rmdir "$stage"
+ln -s /proc/self/fd   /dev/fd
+ln -s /proc/self/fd/0 /dev/stdin
+ln -s /proc/self/fd/1 /dev/stdout
+ln -s /proc/self/fd/2 /dev/stderr
+# A private devpts instance gives working ptys (some tests open one) without exposing the host's.
+mkdir /dev/pts
+if mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts 2>/dev/null; then
+    ln -s pts/ptmx /dev/ptmx
+else
+    rmdir /dev/pts
+fi
+
+# 2. /dev/shm as asked.
+case $devshm in
+    none)   ;;
+    ro)     mkdir /dev/shm; mount -t tmpfs -o ro,mode=1777,nosuid,nodev sandbox-shm /dev/shm ;;
+    noperm) mkdir /dev/shm; mount -t tmpfs -o mode=0755,uid=0,gid=0,nosuid,nodev sandbox-shm /dev/shm ;;
+    native) mkdir /dev/shm; mount -t tmpfs -o mode=1777,nosuid,nodev sandbox-shm /dev/shm ;;
+esac
+# 3. Read-only root with a fresh /tmp.
+if [ "$ro" = 1 ]; then
+    # Paths that must survive under the new /tmp: the project (the preload lives there),
+    # the cwd and --bind paths. Park bind mounts of them on our /dev tmpfs (outside /tmp),
+    # cover /tmp, then move them back to the same paths.
+    keep=()
+    for p in "$PROJECT" "$cwd" "${binds[@]+"${binds[@]}"}"; do
+        p=$(readlink -f -- "$p") || continue
+        case $p in /tmp/?*) ;; *) continue ;; esac   # /tmp itself is meant to be new
+        # Skip paths already inside a kept one (e.g. the cwd inside the project).
+        for k in "${keep[@]+"${keep[@]}"}"; do case $p/ in "$k"/*) continue 2 ;; esac; done
+        keep+=("$p")
+    done
+    i=0
+    for p in "${keep[@]+"${keep[@]}"}"; do
+        mkdir -p "/dev/.keep/$i"; mount --bind "$p" "/dev/.keep/$i" || fatal "bind $p"; i=$((i+1))
+    done
+    # A bind remount changes only this mount's flag, in this namespace: the host is untouched.
+    mount -o remount,ro,bind / || fatal "remount / read-only"
+    mount -t tmpfs -o mode=1777,nosuid,nodev sandbox-tmp /tmp || fatal "tmpfs on /tmp"
+    i=0
+    for p in "${keep[@]+"${keep[@]}"}"; do
+        mkdir -p "$p"; mount -n --move "/dev/.keep/$i" "$p" || fatal "restore $p"; i=$((i+1))
+    done
+    rm -rf /dev/.keep
+fi
+
+# 4. The new /dev itself is read-only from now on, as on Lambda: nobody, not even root,
+#    can create a /dev/shm behind the test's back.
+mount -o remount,ro,bind /dev || fatal "remount /dev read-only"
+cd "$cwd" 2>/dev/null || cd /
+
+# 5. Environment and identity for CMD.
+# A TMPDIR pointing into the host's /tmp would not exist under a fresh /tmp: drop it rather
+# than have every tempfile user (and the preload's store) fail on a missing directory.
+if [ -n "${TMPDIR:-}" ] && [ ! -d "$TMPDIR" ]; then
+    echo "sandbox.sh: note: TMPDIR=$TMPDIR does not exist in the sandbox; unset" >&2
+    unset TMPDIR
+fi
+setenv=()
+drop=()
+if [ -n "$uid" ] && [ "$uid" != 0 ]; then
+    drop=(setpriv --reuid="$uid" --regid="$uid" --clear-groups --inh-caps=-all --)
+    setenv+=(HOME=/tmp)
+    # A cwd the new uid cannot enter would break CMD in a confusing way: fall back to /tmp.
+    "${drop[@]}" test -x . 2>/dev/null || cd /tmp
+fi
+[ "$preload" = 0 ] || setenv+=("LD_PRELOAD=$LIB")
+setenv+=("${envs[@]+"${envs[@]}"}")
+
+exec "${drop[@]+"${drop[@]}"}" env "${setenv[@]+"${setenv[@]}"}" "$@"
