@@ -4,7 +4,8 @@
  * (AWS Lambda), so that Python multiprocessing works there.
  *
  * core/STORE.md specifies the format and the rules; store_format.h holds the
- * constants, generated from the Go core, which reads the same store.
+ * constants, generated from the Go core, which reads the same store; store.c decides
+ * where objects live (native or store) and checks the store directory.
  *
  * Design (in the spirit of libeatmydata and proxychains-ng):
  *  - No constructor: a program that never calls us pays only the load. The
@@ -42,7 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "store_format.h"
+#include "store.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -65,185 +66,6 @@ static void *real_sym(_Atomic(void *) *slot, const char *name)
 #define REAL(fn) ((__typeof__(&fn))real_sym(&real_##fn, #fn))
 static _Atomic(void *) real_sem_open, real_sem_close, real_sem_unlink, real_shm_open,
 	real_shm_unlink, real_statvfs, real_statvfs64;
-
-/* ---- state ---------------------------------------------------------------- */
-
-enum { M_UNSET, M_NATIVE, M_STORE };
-
-static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
-static _Atomic int g_mode;		/* M_*, set once under g_lock */
-static int g_path_err;			/* unusable store path: its errno */
-/* Big state is on the heap: a .bss past the data page would cost every
- * program an extra mmap at load time (start-up is our budget, not memory). */
-static char *g_path;			/* the store (or /dev/shm if native) */
-static int g_dirfd = -1;		/* cached; the program may close it */
-static dev_t g_dir_dev;
-static ino_t g_dir_ino;
-
-static void lock_state(void) { pthread_mutex_lock(&g_lock); }
-static void unlock(void) { pthread_mutex_unlock(&g_lock); }
-static void register_atfork(void) { pthread_atfork(lock_state, unlock, unlock); }
-
-/* Registered lazily, and not under g_lock: fork() calls our prepare handler
- * holding glibc's atfork lock, which pthread_atfork takes too. */
-static void lock(void)
-{
-	pthread_once(&g_atfork_once, register_atfork);
-	lock_state();
-}
-
-/* ---- which directory (STORE.md) ------------------------------------------ */
-
-static int native_usable(void)
-{
-	struct statfs sf;
-	struct stat st;
-	return statfs(SHMR_NATIVE_DIR, &sf) == 0 && sf.f_type == SHMR_TMPFS_MAGIC &&
-	       stat(SHMR_NATIVE_DIR, &st) == 0 && S_ISDIR(st.st_mode) &&
-	       faccessat(AT_FDCWD, SHMR_NATIVE_DIR, W_OK | X_OK, AT_EACCESS) == 0;
-}
-
-static int decide(void)
-{
-	const char *env = getenv(SHMR_ENV_DIR), *tmp = getenv("TMPDIR"), *dbg;
-	int n = -1, m = M_STORE;
-	if (!g_path && !(g_path = malloc(PATH_MAX))) {
-		g_path_err = ENOMEM;
-		return m;
-	}
-	if (env && *env) {	/* always a store, even if it names /dev/shm */
-		g_path_err = *env == '/' ? 0 : EINVAL;
-		n = snprintf(g_path, PATH_MAX, "%s", env);
-	} else if (native_usable()) {
-		m = M_NATIVE;
-		n = snprintf(g_path, PATH_MAX, "%s", SHMR_NATIVE_DIR);
-	} else {
-		if (!tmp || *tmp != '/')
-			tmp = SHMR_DEFAULT_TMPDIR;
-		n = snprintf(g_path, PATH_MAX, "%s/%s", tmp, SHMR_STORE_SUBDIR);
-	}
-	if (n < 0 || n >= PATH_MAX)
-		g_path_err = ENAMETOOLONG;
-	/* With a trailing slash, O_NOFOLLOW would follow a symlink: strip it. */
-	while (n > 1 && n < PATH_MAX && g_path[n - 1] == '/')
-		g_path[--n] = '\0';
-	if ((dbg = getenv("SHM_REDIRECT_DEBUG")) && strcmp(dbg, "1") == 0)
-		dprintf(2, "shm-redirect: pid %d: %s %s%s%s\n", (int)getpid(),
-			m == M_NATIVE ? "native" : "store", g_path, g_path_err ? ": " : "",
-			g_path_err ? strerror(g_path_err) : "");
-	return m;
-}
-
-static int get_mode(void)
-{
-	int m = atomic_load_explicit(&g_mode, memory_order_acquire);
-	if (m == M_UNSET) {
-		lock();
-		if ((m = atomic_load_explicit(&g_mode, memory_order_relaxed)) == M_UNSET)
-			atomic_store_explicit(&g_mode, m = decide(), memory_order_release);
-		unlock();
-	}
-	return m;
-}
-
-/* ---- the store directory (STORE.md "Directory safety") ------------------- */
-
-static int open_store(int *fdp, struct stat *st)
-{
-	int created = mkdir(g_path, 0700) == 0;	/* 0700 until the fchmod */
-	if (!created && errno != EEXIST)
-		return errno;
-	int fd = open(g_path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		/* The kernel checks O_DIRECTORY first: a symlink gives ENOTDIR. */
-		if (errno == ENOTDIR && lstat(g_path, st) == 0 && S_ISLNK(st->st_mode))
-			errno = ELOOP;
-		return errno;
-	}
-	int err = fstat(fd, st) ? errno : 0;
-	/* Only a directory we made gets the mode; umask does not apply. */
-	if (!err && created && st->st_uid == geteuid())
-		err = fchmod(fd, SHMR_DIR_MODE) || fstat(fd, st) ? errno : 0;
-	if (!err && st->st_uid != 0 && st->st_uid != geteuid())
-		err = EACCES;
-	/* Writable by others without the sticky bit: objects could be swapped. */
-	if (!err && (st->st_mode & (S_IWGRP | S_IWOTH)) && !(st->st_mode & S_ISVTX))
-		err = EACCES;
-	if (err)
-		close(fd);
-	else
-		*fdp = fd;
-	return err;
-}
-
-/* The directory fd, or an errno. The cached fd is checked with fstat each
- * time: programs (daemons) may close every descriptor. A number that no
- * longer names our directory is not ours to close. */
-static int get_dir(int *fdp)
-{
-	struct stat st;
-	int err = 0;
-	get_mode();
-	if (g_path_err)
-		return g_path_err;
-	lock();
-	if (g_dirfd < 0 || fstat(g_dirfd, &st) != 0 || !S_ISDIR(st.st_mode) ||
-	    st.st_dev != g_dir_dev || st.st_ino != g_dir_ino) {
-		g_dirfd = -1;
-		if ((err = open_store(&g_dirfd, &st)) == 0) {
-			g_dir_dev = st.st_dev;
-			g_dir_ino = st.st_ino;
-		}
-	}
-	*fdp = g_dirfd;
-	unlock();
-	return err;
-}
-
-/* Name rules of glibc >= 2.38 __shm_get_name; out holds NAME_MAX + 1. */
-static int get_name(const char *name, int sem, char *out)
-{
-	while (*name == '/')
-		name++;
-	size_t n = strlen(name);
-	if (n == 0 || memchr(name, '/', n))
-		return EINVAL;
-	if (n > (sem ? SHMR_SEM_NAME_MAX : SHMR_SHM_NAME_MAX))
-		return ENAMETOOLONG;
-	snprintf(out, NAME_MAX + 1, "%s%s", sem ? SHMR_SEM_PREFIX : "", name);
-	return 0;
-}
-
-/* The directory fd for the object name (fname: its file name), or -1 and
- * errno. Name errors are ENOENT for the unlinks, as in glibc. */
-static int target(const char *name, int sem, char *fname, int unlinking)
-{
-	int dfd, err = get_name(name, sem, fname);
-	if (err && unlinking)
-		err = ENOENT;
-	if (!err && (err = get_dir(&dfd)) == 0)
-		return dfd;
-	errno = err;
-	return -1;
-}
-
-/* Around each store call, as glibc: no cancellation inside. And errno is
- * left alone on success. */
-struct call { int cancel_state, saved_errno; };
-
-static void enter(struct call *c)
-{
-	c->saved_errno = errno;
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &c->cancel_state);
-}
-
-static void leave(struct call *c, int ok)
-{
-	pthread_setcancelstate(c->cancel_state, NULL);
-	if (ok)
-		errno = c->saved_errno;
-}
 
 /* ---- open semaphores: (dev, ino, name) -> mapping, and back -------------- */
 
@@ -301,11 +123,11 @@ static sem_t *sem_attach(int fd, const char *name, sem_t *map, int oflag)
 		return SEM_FAILED;
 	}
 	size_t hk = hash_key(st.st_dev, st.st_ino, name);
-	lock();
+	shmr_lock();
 	if (!by_key && (by_key = calloc(2 * NBUCKETS, sizeof *by_key)) != NULL)
 		by_ptr = by_key + NBUCKETS;
 	if (!by_key) {
-		unlock();
+		shmr_unlock();
 		munmap(map, SHMR_SEM_SIZE);
 		free(r);
 		errno = ENOMEM;
@@ -314,7 +136,7 @@ static sem_t *sem_attach(int fd, const char *name, sem_t *map, int oflag)
 	for (struct sem_rec *e = by_key[hk]; e; e = e->next_key)
 		if (e->dev == st.st_dev && e->ino == st.st_ino && strcmp(e->name, name) == 0) {
 			e->refcnt++;	/* mapped already: the same pointer again */
-			unlock();
+			shmr_unlock();
 			munmap(map, SHMR_SEM_SIZE);
 			free(r);
 			return e->sem;
@@ -323,7 +145,7 @@ static sem_t *sem_attach(int fd, const char *name, sem_t *map, int oflag)
 			       .sem = map, .dev = st.st_dev, .ino = st.st_ino, .refcnt = 1 };
 	memcpy(r->name, name, len);
 	by_key[hk] = by_ptr[hash_ptr(map)] = r;
-	unlock();
+	shmr_unlock();
 	return map;
 }
 
@@ -424,18 +246,18 @@ EXPORT sem_t *sem_open(const char *name, int oflag, ...)
 		value = va_arg(ap, unsigned);
 		va_end(ap);
 	}
-	if (get_mode() == M_NATIVE && REAL(sem_open))
+	if (shmr_mode() == M_NATIVE && REAL(sem_open))
 		return REAL(sem_open)(name, oflag, mode, value);
 	struct call c;
 	char fname[NAME_MAX + 1];
 	sem_t *r = SEM_FAILED;
-	enter(&c);
-	int dfd = target(name, 1, fname, 0);
+	shmr_enter(&c);
+	int dfd = shmr_target(name, 1, fname, 0);
 	if (dfd >= 0 && (oflag & O_CREAT) && value > SHMR_SEM_VALUE_MAX)
 		errno = EINVAL;
 	else if (dfd >= 0)
 		r = store_sem_open(dfd, fname, oflag, mode, value);
-	leave(&c, r != SEM_FAILED);
+	shmr_leave(&c, r != SEM_FAILED);
 	return r;
 }
 
@@ -443,7 +265,7 @@ EXPORT int sem_close(sem_t *sem)
 {
 	struct sem_rec **pp, *r = NULL;
 	int found = 0, rc = 0, saved = errno;
-	lock();
+	shmr_lock();
 	for (pp = by_ptr ? &by_ptr[hash_ptr(sem)] : &r; *pp && !found; pp = &(*pp)->next_ptr)
 		if ((found = (*pp)->sem == sem) && --(*pp)->refcnt == 0) {
 			r = *pp;	/* last reference: unlink from both chains */
@@ -453,9 +275,9 @@ EXPORT int sem_close(sem_t *sem)
 			*pp = r->next_key;
 			break;
 		}
-	unlock();
+	shmr_unlock();
 	if (!found) {	/* not ours: glibc's, in native mode */
-		if (get_mode() == M_NATIVE && REAL(sem_close))
+		if (shmr_mode() == M_NATIVE && REAL(sem_close))
 			return REAL(sem_close)(sem);
 		errno = EINVAL;
 		return -1;
@@ -475,23 +297,23 @@ static int store_unlink(const char *name, int sem)
 	struct call c;
 	char fname[NAME_MAX + 1];
 	int dfd, rc = -1;
-	enter(&c);
-	if ((dfd = target(name, sem, fname, 1)) >= 0 && (rc = unlinkat(dfd, fname, 0)) != 0 && errno == EPERM)
+	shmr_enter(&c);
+	if ((dfd = shmr_target(name, sem, fname, 1)) >= 0 && (rc = unlinkat(dfd, fname, 0)) != 0 && errno == EPERM)
 		errno = EACCES;
-	leave(&c, rc == 0);
+	shmr_leave(&c, rc == 0);
 	return rc;
 }
 
 EXPORT int sem_unlink(const char *name)
 {
-	if (get_mode() == M_NATIVE && REAL(sem_unlink))
+	if (shmr_mode() == M_NATIVE && REAL(sem_unlink))
 		return REAL(sem_unlink)(name);
 	return store_unlink(name, 1);
 }
 
 EXPORT int shm_unlink(const char *name)
 {
-	if (get_mode() == M_NATIVE && REAL(shm_unlink))
+	if (shmr_mode() == M_NATIVE && REAL(shm_unlink))
 		return REAL(shm_unlink)(name);
 	return store_unlink(name, 0);
 }
@@ -528,15 +350,15 @@ static int store_shm_open(int dfd, const char *fname, int oflag, mode_t mode)
 
 EXPORT int shm_open(const char *name, int oflag, mode_t mode)
 {
-	if (get_mode() == M_NATIVE && REAL(shm_open))
+	if (shmr_mode() == M_NATIVE && REAL(shm_open))
 		return REAL(shm_open)(name, oflag, mode);
 	struct call c;
 	char fname[NAME_MAX + 1];
 	int dfd, fd = -1;
-	enter(&c);
-	if ((dfd = target(name, 0, fname, 0)) >= 0)
+	shmr_enter(&c);
+	if ((dfd = shmr_target(name, 0, fname, 0)) >= 0)
 		fd = store_shm_open(dfd, fname, oflag, mode);
-	leave(&c, fd >= 0);
+	shmr_leave(&c, fd >= 0);
 	return fd;
 }
 
@@ -550,7 +372,7 @@ static int fake_dev_shm(const char *path)
 		return 0;
 	for (path += sizeof SHMR_NATIVE_DIR - 1; *path == '/'; path++)
 		;
-	return *path == '\0' && get_mode() != M_NATIVE;
+	return *path == '\0' && shmr_mode() != M_NATIVE;
 }
 
 #define DEFINE_STATVFS(fn)						\

@@ -14,19 +14,51 @@
 # Environment knobs: CPYTHON_UID (993), CPYTHON_TIMEOUT (per module, s; 900),
 # CPYTHON_MODULES (the four below), CPYTHON_RUNS ("baseline sandbox"), PYTHON (/usr/bin/python3).
 # Logs: build/cpython-logs/{baseline,sandbox}.log (full -v output), summary.txt.
+#
+# Activation runs (the Python package instead of LD_PRELOAD): CPYTHON_ACTIVATION="patch preload"
+# (any of patch, patch-export, preload). Every interpreter then activates at start-up through
+# shm_redirect.pth in a venv (build/activation-venv, --system-site-packages, made here) whose
+# python runs all runs, the baseline included; NO LD_PRELOAD in the starting environment:
+#   patch         SHM_REDIRECT=patch SHM_REDIRECT_EXPORT=0: every process (regrtest workers,
+#                 spawn/forkserver children, resource trackers, -E/-I subprocesses) patches itself
+#                 in-process through ctypes; nothing is ever preloaded
+#   patch-export  SHM_REDIRECT=patch as shipped: the first process patches, children inherit the
+#                 exported LD_PRELOAD
+#   preload       SHM_REDIRECT=preload: each process tree root re-execs itself with LD_PRELOAD
+# Defaults then: CPYTHON_RUNS="baseline $CPYTHON_ACTIVATION", logs in build/cpython-logs-activation.
 # Last line of output: "N passed, M failed" over modules x runs.
 set -euo pipefail
 
 SELF=$(readlink -f -- "${BASH_SOURCE[0]}")
 PROJECT=$(dirname -- "$(dirname -- "$SELF")")
 SANDBOX="$PROJECT/tests/sandbox.sh"
-LOGDIR=${CPYTHON_LOGDIR:-"$PROJECT/build/cpython-logs"}
-PY=${PYTHON:-/usr/bin/python3}
+ACTIVATION=${CPYTHON_ACTIVATION:-}
+if [ -n "$ACTIVATION" ]; then
+    LOGDIR=${CPYTHON_LOGDIR:-"$PROJECT/build/cpython-logs-activation"}
+    VENV="$PROJECT/build/activation-venv"
+    BASEPY=${PYTHON:-/usr/bin/python3}
+    PY="$VENV/bin/python3"
+    RUNS=${CPYTHON_RUNS-"baseline $ACTIVATION"}
+else
+    LOGDIR=${CPYTHON_LOGDIR:-"$PROJECT/build/cpython-logs"}
+    PY=${PYTHON:-/usr/bin/python3}
+fi
 UID_=${CPYTHON_UID:-993}
 TIMEOUT=${CPYTHON_TIMEOUT:-900}
 MODULES=${CPYTHON_MODULES:-"test_multiprocessing_fork test_multiprocessing_spawn test_multiprocessing_forkserver test_concurrent_futures"}
-RUNS=${CPYTHON_RUNS-"baseline sandbox"}   # set but empty: only re-parse the logs
+[ -n "$ACTIVATION" ] || RUNS=${CPYTHON_RUNS-"baseline sandbox"}   # set but empty: only re-parse the logs
 
+if [ -n "$ACTIVATION" ]; then
+    # A venv of the system python whose site-packages holds the .pth: processed by every
+    # interpreter of the venv, even under -E/-I (regrtest and test.support use those), which a
+    # PYTHONPATH sitecustomize would miss.
+    [ -x "$PY" ] || "$BASEPY" -m venv --without-pip --system-site-packages "$VENV" \
+        || { echo "cpython_suite: cannot create $VENV" >&2; exit 2; }
+    sp=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    printf '%s\n%s\n' "$PROJECT/pybind" \
+        'import shm_redirect._activate; shm_redirect._activate.activate()' > "$sp/shm_redirect.pth"
+    chmod -R a+rX "$VENV"
+fi
 [ -x "$PY" ] || { echo "cpython_suite: $PY not found" >&2; exit 2; }
 "$PY" -c 'import test.libregrtest' 2>/dev/null \
     || { echo "cpython_suite: CPython's test package missing: run tests/install-deps.sh" >&2; exit 2; }
@@ -75,15 +107,21 @@ for r in $RUNS; do
     case $r in
         baseline) run_suite baseline --devshm=native ;;
         sandbox)  run_suite sandbox --devshm=none --preload ;;
+        patch)    run_suite patch --devshm=none --env SHM_REDIRECT=patch --env SHM_REDIRECT_EXPORT=0 ;;
+        patch-export) run_suite patch-export --devshm=none --env SHM_REDIRECT=patch ;;
+        preload)  run_suite preload --devshm=none --env SHM_REDIRECT=preload ;;
         *) echo "cpython_suite: unknown run '$r'" >&2; exit 2 ;;
     esac
 done
 
+PARSE_RUNS=${RUNS:-"baseline ${ACTIVATION:-sandbox}"}
 # Parse the logs and compare. The parser is Python because it is structured text.
 mkdir -p "$LOGDIR"
-"$PY" - "$LOGDIR" $MODULES <<'EOF' | tee "$LOGDIR/summary.txt"
+"$PY" - "$LOGDIR" "$PARSE_RUNS" $MODULES <<'EOF' | tee "$LOGDIR/summary.txt"
 import os, re, sys
-logdir, modules = sys.argv[1], sys.argv[2:]
+logdir, runnames, modules = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
+if 'baseline' not in runnames:
+    runnames.insert(0, 'baseline')
 PROGRESS = re.compile(r'^\d+:\d+:\d+ (?:load avg: [\d.]+ )?\[\s*\d+/\d+(?:/\d+)?\] (test_\w+)(?: (.*?))?(?: -- running: .*)?$')
 RAN = re.compile(r'^Ran (\d+) tests? in ([\d.]+)s$')
 RESULT = re.compile(r'^(OK|FAILED)(?: \((.*)\))?$')
@@ -118,8 +156,12 @@ def parse(path):
                 cur.update(result=m.group(1), **kv)
     return res
 
-runs = {name: parse(os.path.join(logdir, name + '.log')) for name in ('baseline', 'sandbox')}
+runs = {name: parse(os.path.join(logdir, name + '.log')) for name in runnames}
 runs = {k: v for k, v in runs.items() if os.path.exists(os.path.join(logdir, k + '.log'))}
+TITLES = {'baseline': 'baseline (native /dev/shm)', 'sandbox': 'sandbox (no /dev/shm, preload)',
+          'patch': 'patch (no /dev/shm, ctypes)', 'patch-export': 'patch+export (no /dev/shm)',
+          'preload': 'preload (no /dev/shm, re-exec)'}
+cols = [n for n in runnames if n in runs] or ['baseline']
 passed = failed = 0
 reasons, notes = [], []
 def cell(r):
@@ -128,15 +170,13 @@ def cell(r):
     return '%5d %5d %4d %4d %7.1f' % (r['ran'], r['skipped'], r['failures'], r['errors'], r['secs'])
 hdr = '%5s %5s %4s %4s %7s' % ('ran', 'skip', 'fail', 'err', 'secs')
 print()
-print('%-32s %-29s | %-29s | %s' % ('', 'baseline (native /dev/shm)', 'sandbox (no /dev/shm, preload)', ''))
-print('%-32s %s | %s | %s' % ('module', hdr, hdr, 'verdict'))
+print('%-32s %s | %s' % ('', ' | '.join('%-29s' % TITLES.get(n, n)[:29] for n in cols), ''))
+print('%-32s %s | %s' % ('module', ' | '.join(hdr for n in cols), 'verdict'))
 for mod in modules:
     b = runs.get('baseline', {}).get(mod)
-    s = runs.get('sandbox', {}).get(mod)
     verdicts = []
-    for name, r in (('baseline', b), ('sandbox', s)):
-        if name not in runs:
-            continue
+    for name in cols:
+        r = runs.get(name, {}).get(mod)
         why = []
         if not r or r.get('ran') is None:
             why.append('no unittest summary (%s)' % (r or {}).get('status', 'not run'))
@@ -147,7 +187,7 @@ for mod in modules:
                 notes.append('%s/%s: regrtest: %s (not counted as a failure)' % (mod, name, r['status']))
             elif not r['status'].startswith('passed'):
                 why.append('regrtest: ' + r['status'])
-            if name == 'sandbox' and b and b.get('ran') is not None:
+            if name != 'baseline' and b and b.get('ran') is not None:
                 if r['ran'] != b['ran']:
                     why.append('ran %d, baseline %d' % (r['ran'], b['ran']))
                 if r['skipped'] != b['skipped']:
@@ -159,7 +199,7 @@ for mod in modules:
         else:
             passed += 1
             verdicts.append('%s ok' % name)
-    print('%-32s %s | %s | %s' % (mod, cell(b), cell(s), ', '.join(verdicts)))
+    print('%-32s %s | %s' % (mod, ' | '.join(cell(runs.get(n, {}).get(mod)) for n in cols), ', '.join(verdicts)))
 for name in runs:
     with open(os.path.join(logdir, name + '.log'), errors='replace') as f:
         left = [l.strip() for l in f if l.startswith('   left: ')]
