@@ -44,7 +44,7 @@ deps:
 	@tests/install-deps.sh
 
 # Everything, in order of speed: a red fast test stops the run before the slow suites.
-test: deps lib test-go test-c test-c-asan test-sandbox-smoke test-fork-stress test-cpython
+test: deps lib test-go test-c test-c-asan test-sandbox-smoke test-fork-stress test-py test-cpython test-cpython-activation
 	@echo "make test: all passed"
 
 test-go:
@@ -80,6 +80,7 @@ demo: deps lib
 
 bench: lib
 	$(PYTHON) bench/startup.py
+	$(PYTHON) bench/activation.py
 
 clean:
 	rm -rf $(BUILD)
@@ -105,3 +106,38 @@ test-cpython: lib
 test-fork-stress: lib $(BUILD)/fork_stress
 	tests/fork_stress.sh 10000
 
+# ---- Python package: one wheel with the CLI, the Go core (gopy) and the preload ----
+.PHONY: wheel test-py
+WHEEL_DIR ?= wheels
+
+# Offline: setuptools/wheel/pybindgen from Debian, gopy/goimports pinned in go.mod (Go proxy).
+# Setuptools works in _pybuild/ (never build/). The tag is manylinux_2_<N>_x86_64, N the newest
+# GLIBC_ symbol version any shipped .so needs (setup.py).
+wheel: deps
+	@mkdir -p $(WHEEL_DIR)
+	rm -f $(WHEEL_DIR)/shm_redirect-*.whl
+	$(PYTHON) -m pip wheel --no-build-isolation --no-deps --no-index -w $(WHEEL_DIR) .
+	@ls -l $(WHEEL_DIR)/shm_redirect-*.whl
+
+# All Python tests (tests/python): builds the wheel once, installs it offline into a fresh venv
+# and tests the package, the CLI, fork safety of the Go core and activation (test-activate is
+# the activation part alone). ~3 min.
+test-py: lib
+	$(PYTHON) -m pytest -q -rs tests/python
+
+# ---- Activation at interpreter start (pybind/shm_redirect/_activate.py; need root) ----
+.PHONY: test-activate test-cpython-activation bench-activation
+
+# patch/preload/auto x sitecustomize/.pth hooks, every primitive x fork/spawn/forkserver in the
+# no-/dev/shm sandbox without LD_PRELOAD; native fast path, off, error handling. ~30 s.
+test-activate: lib
+	$(PYTHON) -m pytest -q tests/python/test_activate*.py
+
+# CPython's suites with activation at start-up (a venv's shm_redirect.pth) instead of LD_PRELOAD:
+# native baseline, pure patch mode, preload (re-exec) mode; same counts required. ~15 min.
+# Logs: $(BUILD)/cpython-logs-activation/.
+test-cpython-activation: lib
+	CPYTHON_ACTIVATION="patch preload" tests/cpython_suite.sh
+
+bench-activation: lib
+	$(PYTHON) bench/activation.py

@@ -16,14 +16,18 @@
 # Logs: build/cpython-logs/{baseline,sandbox}.log (full -v output), summary.txt.
 #
 # Activation runs (the Python package instead of LD_PRELOAD): CPYTHON_ACTIVATION="patch preload"
-# (any of patch, patch-export, preload). Every interpreter then activates at start-up through
+# (any of patch, patch-pure, patch-export, preload). Every interpreter then activates at start-up through
 # shm_redirect.pth in a venv (build/activation-venv, --system-site-packages, made here) whose
 # python runs all runs, the baseline included; NO LD_PRELOAD in the starting environment:
-#   patch         SHM_REDIRECT=patch SHM_REDIRECT_EXPORT=0: every process (regrtest workers,
-#                 spawn/forkserver children, resource trackers, -E/-I subprocesses) patches itself
-#                 in-process through ctypes; nothing is ever preloaded
-#   patch-export  SHM_REDIRECT=patch as shipped: the first process patches, children inherit the
-#                 exported LD_PRELOAD
+#   patch         SHM_REDIRECT=patch SHM_REDIRECT_EXPORT=defer: the regrtest main process patches
+#                 itself without exporting LD_PRELOAD, so each worker (where the tests run) patches
+#                 itself in-process and exports LD_PRELOAD to its own children, as shipped
+#   patch-pure    SHM_REDIRECT=patch SHM_REDIRECT_EXPORT=0: every process (workers, spawn and
+#                 forkserver children, resource trackers, -E/-I subprocesses) patches itself;
+#                 nothing is ever preloaded. Known, by construction: a child started with -S
+#                 (TestFlags.test_flags) cannot activate, so 1 error per multiprocessing module
+#   patch-export  SHM_REDIRECT=patch as shipped, from the top: the main process patches, and all
+#                 workers inherit LD_PRELOAD (so the tests run preloaded)
 #   preload       SHM_REDIRECT=preload: each process tree root re-execs itself with LD_PRELOAD
 # Defaults then: CPYTHON_RUNS="baseline $CPYTHON_ACTIVATION", logs in build/cpython-logs-activation.
 # Last line of output: "N passed, M failed" over modules x runs.
@@ -107,7 +111,8 @@ for r in $RUNS; do
     case $r in
         baseline) run_suite baseline --devshm=native ;;
         sandbox)  run_suite sandbox --devshm=none --preload ;;
-        patch)    run_suite patch --devshm=none --env SHM_REDIRECT=patch --env SHM_REDIRECT_EXPORT=0 ;;
+        patch)    run_suite patch --devshm=none --env SHM_REDIRECT=patch --env SHM_REDIRECT_EXPORT=defer ;;
+        patch-pure) run_suite patch-pure --devshm=none --env SHM_REDIRECT=patch --env SHM_REDIRECT_EXPORT=0 ;;
         patch-export) run_suite patch-export --devshm=none --env SHM_REDIRECT=patch ;;
         preload)  run_suite preload --devshm=none --env SHM_REDIRECT=preload ;;
         *) echo "cpython_suite: unknown run '$r'" >&2; exit 2 ;;
@@ -160,6 +165,7 @@ runs = {name: parse(os.path.join(logdir, name + '.log')) for name in runnames}
 runs = {k: v for k, v in runs.items() if os.path.exists(os.path.join(logdir, k + '.log'))}
 TITLES = {'baseline': 'baseline (native /dev/shm)', 'sandbox': 'sandbox (no /dev/shm, preload)',
           'patch': 'patch (no /dev/shm, ctypes)', 'patch-export': 'patch+export (no /dev/shm)',
+          'patch-pure': 'patch, never preloaded',
           'preload': 'preload (no /dev/shm, re-exec)'}
 cols = [n for n in runnames if n in runs] or ['baseline']
 passed = failed = 0

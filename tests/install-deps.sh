@@ -8,12 +8,17 @@ set -euo pipefail
 #   libpython3.11-testsuite  CPython's own test_multiprocessing_* / test_concurrent_futures (tests/cpython_suite.sh)
 #   python3-pytest           the project's Python tests
 #   python3-numpy            shared-memory tests that exercise numpy views on segments
-#   python3-dev              headers for building Python-facing test helpers
+#   python3-dev              headers for building Python-facing test helpers and the gopy extension
+#   python3-setuptools python3-wheel  build the shm-redirect wheel offline (pip wheel --no-build-isolation)
+#   python3-pip python3-venv          pip wheel/install, and the fresh venv the Python tests install it into
+#   python3-pybindgen        gopy's generated build.py imports pybindgen (the wheel's Go core extension)
+#   binutils                 objdump -T: the wheel's manylinux tag (newest GLIBC_ symbol); nm -D in tests
 #   util-linux               unshare, setpriv, mount, findmnt (tests/sandbox.sh)
 #   gcc libc6-dev make       build the preload and tests/fork_stress.c
 #   coreutils findutils      env, mktemp, timeout, find (sandbox/runners; essential, listed for completeness)
 PKGS=(libpython3.11-testsuite python3-pytest python3-numpy python3-dev util-linux
-      gcc libc6-dev make coreutils findutils)
+      gcc libc6-dev make coreutils findutils
+      python3-setuptools python3-wheel python3-pip python3-venv python3-pybindgen binutils)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,0 +1,55 @@
+"""shm-redirect: Python multiprocessing where /dev/shm is missing (AWS Lambda).
+
+Importing this package is cheap and safe in any process: it loads neither ctypes nor the Go core
+(the gopy extension shm_redirect._core, whose Go runtime does not survive fork() without exec).
+The Go core is loaded lazily, only for inspection and cleanup, through shm_redirect._gocore.
+"""
+import os as _os
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "preload_path", "resolve_dir", "is_native", "list_objects", "sweep",
+           "core_available", "GoCoreError"]
+
+# name -> submodule: resolved on first attribute access (PEP 562), so `import shm_redirect` stays
+# cheap. Other parts of the package (the multiprocessing context, the resource tracker) add their
+# public names here.
+_LAZY = {
+    "resolve_dir": "_gocore",
+    "is_native": "_gocore",
+    "list_objects": "_gocore",
+    "sweep": "_gocore",
+    "core_available": "_gocore",
+    "GoCoreError": "_gocore",
+}
+
+
+def __getattr__(name):
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError("module %r has no attribute %r" % (__name__, name))
+    import importlib
+    value = getattr(importlib.import_module("." + mod, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+def preload_path():
+    """Absolute path of the packaged LD_PRELOAD library libshm_redirect.so.
+
+    In a source checkout without a built wheel, the Makefile's build/libshm_redirect.so is used.
+    Raises FileNotFoundError when neither exists.
+    """
+    here = _os.path.dirname(_os.path.abspath(__file__))
+    packaged = _os.path.join(here, "libshm_redirect.so")
+    if _os.path.isfile(packaged):
+        return packaged
+    # pybind/shm_redirect/ in a checkout: the Makefile builds ../../build/libshm_redirect.so.
+    dev = _os.path.normpath(_os.path.join(here, _os.pardir, _os.pardir, "build", "libshm_redirect.so"))
+    if _os.path.isfile(dev):
+        return dev
+    raise FileNotFoundError("libshm_redirect.so is not installed with shm_redirect (%s)" % packaged)

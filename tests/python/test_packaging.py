@@ -1,0 +1,113 @@
+"""The wheel: its contents, its tag, an offline install, and an import that loads no Go runtime."""
+import os
+import re
+import subprocess
+import sysconfig
+import zipfile
+
+from conftest import ROOT
+
+
+def glibc_newest(paths):
+    newest = (0, 0)
+    for p in paths:
+        out = subprocess.run(["objdump", "-T", p], stdout=subprocess.PIPE, text=True, check=True).stdout
+        for m in re.finditer(r"GLIBC_(\d+)\.(\d+)", out):
+            newest = max(newest, (int(m.group(1)), int(m.group(2))))
+    return newest
+
+
+def test_wheel_contents(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    ext = "shm_redirect/_core" + sysconfig.get_config_var("EXT_SUFFIX")
+    for want in ("shm_redirect.pth", "shm_redirect/__init__.py", "shm_redirect/__main__.py",
+                 "shm_redirect/_activate.py", "shm_redirect/_gocore.py", "shm_redirect/_gocall.py",
+                 "shm_redirect/cli.py", "shm_redirect/libshm_redirect.so", ext):
+        assert want in names, (want, names)
+    # Nothing of gopy's outside the package, no stray top-level modules.
+    top = {n.split("/")[0] for n in names}
+    assert top == {"shm_redirect", "shm_redirect.pth", "shm_redirect-0.1.0.dist-info"}, top
+    pth = zipfile.ZipFile(wheel).read("shm_redirect.pth").decode()
+    assert pth.count("\n") == 1 and pth.startswith("import ") and "shm_redirect._activate" in pth
+    ep = zipfile.ZipFile(wheel).read("shm_redirect-0.1.0.dist-info/entry_points.txt").decode()
+    assert "shm-redirect = shm_redirect.cli:main" in ep
+
+
+def test_wheel_tag_is_the_newest_glibc_of_its_libraries(wheel, tmp_path):
+    zf = zipfile.ZipFile(wheel)
+    sos = []
+    for n in zf.namelist():
+        if n.endswith(".so"):
+            zf.extract(n, str(tmp_path))
+            sos.append(os.path.join(str(tmp_path), n))
+    assert len(sos) == 2
+    major, minor = glibc_newest(sos)
+    name = os.path.basename(wheel)
+    assert name == "shm_redirect-0.1.0-cp311-cp311-manylinux_%d_%d_x86_64.whl" % (major, minor), name
+    wheelfile = zf.read("shm_redirect-0.1.0.dist-info/WHEEL").decode()
+    assert "Root-Is-Purelib: false" in wheelfile
+    assert "Tag: cp311-cp311-manylinux_%d_%d_x86_64" % (major, minor) in wheelfile
+
+
+def test_extension_does_not_link_libpython(wheel, tmp_path):
+    zf = zipfile.ZipFile(wheel)
+    n = "shm_redirect/_core" + sysconfig.get_config_var("EXT_SUFFIX")
+    zf.extract(n, str(tmp_path))
+    dyn = subprocess.run(["objdump", "-p", os.path.join(str(tmp_path), n)], stdout=subprocess.PIPE,
+                         text=True, check=True).stdout
+    needed = re.findall(r"NEEDED\s+(\S+)", dyn)
+    assert needed == ["libc.so.6"], needed
+
+
+def test_import_loads_no_go_runtime_and_no_ctypes(inst):
+    code = r"""
+import sys
+before = set(sys.modules)
+assert "shm_redirect._core" not in sys.modules, "loaded at interpreter start"
+import shm_redirect
+new = set(sys.modules) - before
+maps = open("/proc/self/maps").read()
+assert "_core.cpython" not in maps, "Go core mapped"
+assert "shm_redirect._core" not in sys.modules
+assert "ctypes" not in new and "_ctypes" not in new, sorted(new)
+assert "shm_redirect._gocore" not in new, sorted(new)
+print(shm_redirect.__version__, shm_redirect.preload_path())
+# the lazy API loads it on first use, and only then
+shm_redirect.resolve_dir()
+assert "shm_redirect._core" in sys.modules
+assert "_core.cpython" in open("/proc/self/maps").read()
+print("ok")
+"""
+    p = inst.run([inst.python, "-c", code])
+    assert p.stdout.splitlines()[-1] == "ok"
+    assert p.stdout.startswith("0.1.0 " + inst.venv)
+
+
+def test_interpreter_start_with_pth_is_clean(inst):
+    # The .pth hook runs at every start: no output, no error, no Go.
+    p = inst.run([inst.python, "-c",
+                  "import sys; print('shm_redirect._core' in sys.modules, "
+                  "'_core.cpython' in open('/proc/self/maps').read())"])
+    assert p.stdout.strip() == "False False"
+    assert p.stderr == ""
+    assert os.path.isfile(os.path.join(inst.venv, "lib", "python3.11", "site-packages", "shm_redirect.pth"))
+
+
+def test_preload_path_has_no_go_runtime(inst):
+    path = inst.preload()
+    assert os.path.isabs(path) and os.path.isfile(path)
+    assert path.startswith(inst.venv)
+    syms = subprocess.run(["nm", "-D", path], stdout=subprocess.PIPE, text=True, check=True).stdout
+    assert "sem_open" in syms and "shm_open" in syms
+    for bad in ("runtime.", "_cgo_", "x_cgo_", "go:buildid", "runtime_"):
+        assert bad not in syms, bad
+    # python -m shm_redirect says the same
+    assert inst.run([inst.python, "-m", "shm_redirect", "preload-path"]).stdout.strip() == path
+
+
+def test_packaged_preload_is_the_makefile_build(inst, tmp_path):
+    # Same source, same flags: byte-identical to what `make lib` builds now (into a private BUILD
+    # dir: build/ may be older than the sources, and other runs use it).
+    subprocess.run(["make", "-s", "-C", ROOT, "lib", "BUILD=%s" % tmp_path], check=True)
+    built = os.path.join(str(tmp_path), "libshm_redirect.so")
+    assert open(inst.preload(), "rb").read() == open(built, "rb").read()
