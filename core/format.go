@@ -60,6 +60,9 @@ const (
 	DefaultTmpDir = "/tmp"
 	// StoreSubdir is the store's name under the temporary directory.
 	StoreSubdir = "shm"
+	// JournalPrefix starts the name of a resource tracker's journal
+	// (pybind/shm_redirect/resource_tracker.py): not an object, never swept.
+	JournalPrefix = ".tracker."
 	// TmpfsMagic is TMPFS_MAGIC from linux/magic.h.
 	TmpfsMagic = 0x01021994
 

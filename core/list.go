@@ -17,12 +17,15 @@ type Kind int
 const (
 	KindSemaphore Kind = iota + 1 // a file sem.NAME
 	KindSegment                   // any other file
+	KindJournal                   // a resource tracker's journal, JournalPrefix*
 )
 
 func (k Kind) String() string {
 	switch k {
 	case KindSemaphore:
 		return "semaphore"
+	case KindJournal:
+		return "journal"
 	case KindSegment:
 		return "segment"
 	}
@@ -122,6 +125,8 @@ func objectOf(name string, st *unix.Stat_t) Object {
 	}
 	if n, ok := strings.CutPrefix(name, SemPrefix); ok {
 		o.Kind, o.Name = KindSemaphore, n
+	} else if strings.HasPrefix(name, JournalPrefix) {
+		o.Kind = KindJournal
 	}
 	return o
 }

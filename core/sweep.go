@@ -51,7 +51,9 @@ func (s *Store) Sweep(opts SweepOptions) ([]Object, error) {
 	var cand []Object
 	want := make(map[FileID]bool)
 	for _, o := range objs {
-		if !o.Mode.IsRegular() || o.UID != euid {
+		// A journal lists what a dead tracker's tree leaked: the Python
+		// tracker's recovery reads it, removes those objects, then the journal.
+		if !o.Mode.IsRegular() || o.UID != euid || o.Kind == KindJournal {
 			continue
 		}
 		if grace > 0 && now.Sub(o.changed()) < grace {

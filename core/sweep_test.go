@@ -144,3 +144,21 @@ func TestSweepNotManaged(t *testing.T) {
 		t.Fatalf("Sweep: %v, want ErrNotManaged", err)
 	}
 }
+
+// A dead tracker's journal is the Python tracker's to read: listed as a journal, never swept.
+func TestSweepLeavesJournals(t *testing.T) {
+	s := newStore(t)
+	journal := filepath.Join(s.Dir(), JournalPrefix+"12345.67890")
+	if err := os.WriteFile(journal, []byte("REGISTER:/x:semaphore\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(journal)
+	objs, err := s.List()
+	if err != nil || len(objs) != 1 || objs[0].Kind != KindJournal || objs[0].Kind.String() != "journal" {
+		t.Fatalf("List = %+v, %v; want one journal", objs, err)
+	}
+	gone, err := s.Sweep(SweepOptions{Grace: -1})
+	if err != nil || len(gone) != 0 {
+		t.Fatalf("Sweep removed %v (%v); a journal is not an object", names(gone), err)
+	}
+}
