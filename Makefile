@@ -44,7 +44,7 @@ deps:
 	@tests/install-deps.sh
 
 # Everything, in order of speed: a red fast test stops the run before the slow suites.
-test: deps lib test-go test-c test-c-asan test-sandbox-smoke test-fork-stress test-py test-cpython test-cpython-activation
+test: deps lib test-go test-c test-c-asan test-sandbox-smoke test-fork-stress test-py test-cpython test-cpython-activation test-cpython-context
 	@echo "make test: all passed"
 
 test-go:
@@ -81,6 +81,7 @@ demo: deps lib
 bench: lib
 	$(PYTHON) bench/startup.py
 	$(PYTHON) bench/activation.py
+	$(PYTHON) bench/locks.py
 
 clean:
 	rm -rf $(BUILD)
@@ -141,3 +142,27 @@ test-cpython-activation: lib
 
 bench-activation: lib
 	$(PYTHON) bench/activation.py
+	$(PYTHON) bench/locks.py
+
+# ---- The resource tracker (pybind/shm_redirect/resource_tracker.py; needs root) ----
+.PHONY: test-tracker
+
+# Real processes in the no-/dev/shm sandbox: normal exit, SIGKILLed trees (new tracker start and
+# `shm-redirect clean`), live trees untouched, 10,000 fork cycles under a watchdog. ~1 min.
+test-tracker: lib
+	$(PYTHON) -m pytest -q -rs tests/python/test_resource_tracker.py
+
+# ---- shm_redirect.get_context(): multiprocessing contexts without /dev/shm, preload or patching ----
+.PHONY: test-context test-cpython-context
+
+# Every primitive x fork/spawn/forkserver in the no-/dev/shm sandbox (--ro --uid=993), SHM_REDIRECT=off,
+# no LD_PRELOAD; store empty after each case (need root). ~30 s. Then CPython's multiprocessing
+# suite against the contexts vs. the same driver natively (tests/cpython_context_suite.sh; same
+# run/skip counts, 0 failures). Logs: $(BUILD)/cpython-context-logs/.
+test-context: lib
+	$(PYTHON) -m pytest -q tests/python/test_context.py
+	tests/cpython_context_suite.sh
+
+# The suite half alone (`make test` runs the pytest half within test-py).
+test-cpython-context: lib
+	tests/cpython_context_suite.sh

@@ -9,7 +9,7 @@ import os as _os
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "preload_path", "resolve_dir", "is_native", "list_objects", "sweep",
-           "core_available", "GoCoreError"]
+           "core_available", "GoCoreError", "get_context"]
 
 # name -> submodule: resolved on first attribute access (PEP 562), so `import shm_redirect` stays
 # cheap. Other parts of the package (the multiprocessing context, the resource tracker) add their
@@ -21,6 +21,7 @@ _LAZY = {
     "sweep": "_gocore",
     "core_available": "_gocore",
     "GoCoreError": "_gocore",
+    "get_context": "context",
 }
 
 

@@ -338,15 +338,31 @@ def cmd_clean(args):
         if native:
             sys.stdout.write("the store is the native %s: shm-redirect never sweeps it; nothing to do\n" % d)
             return 0
+    verb = "would remove" if args.dry_run else "removed"
+    # --- resource tracker journals (shm_redirect.resource_tracker): objects registered by trackers
+    # that died (SIGKILLed trees) and not held by a live process go first, without any grace.
+    try:
+        from . import resource_tracker
+        rec_ = resource_tracker.recover(args.dir or d, sweep=False, dry_run=args.dry_run,
+                                        log=lambda m: sys.stderr.write(m + "\n"))
+    except Exception as e:   # the sweep below reports a bad store directory with the Go core's words
+        sys.stderr.write("shm-redirect clean: tracker journals skipped: %s\n" % e)
+        rec_ = {"removed": [], "kept": [], "deferred": []}
+    for rtype, name in rec_["removed"]:
+        sys.stdout.write("%s %s %s (dead tracker journal)\n" % (verb, rtype, name))
+    for rtype, name in rec_["kept"]:
+        sys.stdout.write("kept %s %s (dead tracker journal, held by a live process)\n" % (rtype, name))
+    for j in rec_["deferred"]:
+        sys.stdout.write("kept journal %s (its tracker died, the process that started it lives)\n" % j)
+    # --- end resource tracker journals
     try:
         removed = _gocore.sweep(_store_arg(args), grace=args.grace, dry_run=args.dry_run)
     except Exception as e:
         sys.stderr.write("shm-redirect clean: %s\n" % e)
         return 1
-    verb = "would remove" if args.dry_run else "removed"
     for o in removed:
         sys.stdout.write("%s %s %s (%d bytes)\n" % (verb, o["kind"], o["name"], o["size"]))
-    sys.stdout.write("%s %d object(s)\n" % (verb, len(removed)))
+    sys.stdout.write("%s %d object(s)\n" % (verb, len(removed) + len(rec_["removed"])))
     return 0
 
 

@@ -1,0 +1,111 @@
+"""shm_redirect.resource_tracker with real processes, in the Lambda-shaped sandbox
+(tests/sandbox.sh --devshm=none --ro --uid=993; root needed). The workload is
+tests/python/tracker_workload.py; pytest itself runs outside the sandbox.
+
+  (1) normal exit: objects registered and leaked by a child are unlinked at the tracker's EOF;
+  (2) a SIGKILLed tree (root, 3 forked children, their tracker; objects made through _native),
+      and a SIGKILLed tree of the explicit context (shm_redirect.get_context('spawn'): Locks, a
+      Queue, SharedMemory, 2 spawned children): a new tracker start, and separately
+      `shm-redirect clean` (default grace), leave nothing of them in the store;
+  (3) a live tree's objects (held or not) and its journal survive both; so does a tree whose
+      tracker alone was SIGKILLed, until the tree is dead too;
+  (5) an object never registered is swept at tracker start only when older than the grace;
+  (4) 10,000 fork cycles calling the package in the child (every 100th through the Go gateway),
+      with a watchdog: no hang.
+Run: make test-tracker
+"""
+import json
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir))
+WORKLOAD = os.path.join(ROOT, "tests", "python", "tracker_workload.py")
+SANDBOX_OPTS = ["--devshm=none", "--ro", "--uid=993"]
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="tests/sandbox.sh needs root")
+
+
+def results(p):
+    out = {}
+    for line in p.stdout.splitlines():
+        if line.startswith("RESULT "):
+            r = json.loads(line[7:])
+            out[r["scenario"]] = r
+    return out
+
+
+def run(inst, args, devtree=False, timeout=300):
+    opts = SANDBOX_OPTS + ["--bind=%s" % inst.venv]
+    if devtree:   # the checkout on PYTHONPATH, no Go core: Python /proc holder scan, no sweep
+        python, env = "/usr/bin/python3", inst.env(PYTHONPATH=os.path.join(ROOT, "pybind"))
+        opts += ["--env", "PYTHONPATH=" + os.path.join(ROOT, "pybind")]
+    else:
+        python, env = inst.python, inst.env()
+    p = inst.sandbox(opts, [python, WORKLOAD] + list(args), env=env, check=False, timeout=timeout)
+    sys.stderr.write(p.stdout[-4000:] + p.stderr[-4000:])
+    return p, results(p)
+
+
+def check_scenarios(p, r, cli_needs_core=True):
+    assert set(r) == {"normal_exit", "crash_new_tracker", "crash_cli_clean", "ctx_crash_new_tracker",
+                      "ctx_crash_cli_clean", "tracker_killed_alone", "live_end", "untracked_sweep"}, (p.stdout, p.stderr)
+    n = r["normal_exit"]
+    assert n["rc"] == 0 and n["left"] == [] and n["seconds"] is not None and n["warned"], n
+
+    a = r["crash_new_tracker"]
+    assert a["objects_before_kill"] == 16 and len(a["present_after_kill"]) == 16, a
+    assert len(a["journal_after_kill"]) == 1, a          # the dead tracker's journal
+    assert a["left_dead"] == [] and a["other"] == [] and a["seconds"] is not None, a
+    assert a["live_missing"] == [] and len(a["live_journal"]) == 1 and a["live_journal_kept"], a
+
+    c = r["crash_cli_clean"]
+    assert c["present_after_kill"] == 16 and c["left_dead"] == [] and c["dead_journals"] == [], c
+    assert c["live_missing"] == [] and c["live_journal_kept"], c
+    if cli_needs_core:
+        assert c["rc"] == 0 and "removed 16 object(s)" in c["out"], c
+
+    for how in ("new_tracker", "cli_clean"):   # the explicit context: Locks, Queue, SharedMemory
+        x = r["ctx_crash_" + how]
+        if "skipped" in x:
+            sys.stderr.write("ctx_crash_%s skipped: %s\n" % (how, x["skipped"]))
+            continue
+        assert x["registered"] == 7 and x["t_journal"] is not None, x
+        assert x["dead_files"] >= 8 and len(x["dead_journal"]) == 1, x
+        assert x["left_dead"] == [] and x["live_missing"] == [] and x["live_journal_kept"], x
+        if how == "new_tracker" or cli_needs_core:
+            assert x["rc"] == 0, x
+
+    k = r["tracker_killed_alone"]
+    assert len(k["held"]) == 4 and len(k["left_while_alive"]) == 8, k   # nothing of a live tree
+    assert len(k["journal_while_alive"]) == 1 and k["left_after"] == [], k
+    if cli_needs_core:
+        assert k["rc"] == [0, 0] and "kept journal" in k["out"], k
+
+    e = r["live_end"]
+    assert e["left"] == [] and e["seconds"] is not None, e
+
+    u = r["untracked_sweep"]
+    if cli_needs_core:    # the sweep at tracker start is the Go core's
+        assert u["kept_with_default_grace"] and u["left"] == [], u
+
+
+def test_scenarios_wheel(inst):
+    p, r = run(inst, ["scenarios"])
+    check_scenarios(p, r)
+
+
+def test_scenarios_devtree_without_go_core(inst):
+    p, r = run(inst, ["scenarios"], devtree=True)
+    # `shm-redirect clean` processes the journals, then fails its Go sweep (no core): exit 1.
+    check_scenarios(p, r, cli_needs_core=False)
+
+
+def test_fork_cycles_no_hang(inst):
+    cycles = int(os.environ.get("TRACKER_FORK_CYCLES", "10000"))
+    p, r = run(inst, ["forks", str(cycles), "8", "30"], timeout=1800)
+    f = r.get("forks")
+    assert f, (p.stdout, p.stderr)
+    assert f["cycles"] == cycles and f["hangs"] == 0 and f["fails"] == 0, f
+    assert f["go_calls"] == (cycles + 99) // 100 and f["left"] == [], f
