@@ -17,8 +17,8 @@
 #
 # Activation runs (the Python package instead of LD_PRELOAD): CPYTHON_ACTIVATION="patch preload"
 # (any of patch, patch-pure, patch-export, preload). Every interpreter then activates at start-up through
-# shm_redirect.pth in a venv (build/activation-venv, --system-site-packages, made here) whose
-# python runs all runs, the baseline included; NO LD_PRELOAD in the starting environment:
+# the shm_redirect.pth of the built wheel, installed into a venv (build/activation-venv, made here)
+# whose python runs all runs, the baseline included; NO LD_PRELOAD in the starting environment:
 #   patch         SHM_REDIRECT=patch SHM_REDIRECT_EXPORT=defer: the regrtest main process patches
 #                 itself without exporting LD_PRELOAD, so each worker (where the tests run) patches
 #                 itself in-process and exports LD_PRELOAD to its own children, as shipped
@@ -53,14 +53,18 @@ MODULES=${CPYTHON_MODULES:-"test_multiprocessing_fork test_multiprocessing_spawn
 [ -n "$ACTIVATION" ] || RUNS=${CPYTHON_RUNS-"baseline sandbox"}   # set but empty: only re-parse the logs
 
 if [ -n "$ACTIVATION" ]; then
-    # A venv of the system python whose site-packages holds the .pth: processed by every
-    # interpreter of the venv, even under -E/-I (regrtest and test.support use those), which a
-    # PYTHONPATH sitecustomize would miss.
-    [ -x "$PY" ] || "$BASEPY" -m venv --without-pip --system-site-packages "$VENV" \
+    # The built wheel, installed offline into a fresh venv of the system python: its
+    # shm_redirect.pth is then processed by every interpreter of the venv, even under -E/-I
+    # (regrtest and test.support use those), which a PYTHONPATH sitecustomize would miss; and
+    # the preload used is the wheel's own copy of libshm_redirect.so.
+    WHEELS="$PROJECT/build/suite-wheel"
+    rm -rf "$VENV" "$WHEELS"
+    make -s -C "$PROJECT" wheel WHEEL_DIR="$WHEELS" >/dev/null \
+        || { echo "cpython_suite: cannot build the wheel" >&2; exit 2; }
+    "$BASEPY" -m venv --system-site-packages "$VENV" \
         || { echo "cpython_suite: cannot create $VENV" >&2; exit 2; }
-    sp=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-    printf '%s\n%s\n' "$PROJECT/pybind" \
-        'import shm_redirect._activate; shm_redirect._activate.activate()' > "$sp/shm_redirect.pth"
+    "$PY" -m pip install -q --no-index --no-deps "$WHEELS"/shm_redirect-*.whl \
+        || { echo "cpython_suite: cannot install the wheel into $VENV" >&2; exit 2; }
     chmod -R a+rX "$VENV"
 fi
 [ -x "$PY" ] || { echo "cpython_suite: $PY not found" >&2; exit 2; }
