@@ -11,6 +11,7 @@ PyPI. Build offline with:
     /usr/bin/python3 -m pip wheel --no-build-isolation --no-deps -w wheels/ .
 Setuptools' scratch space is _pybuild/ (not build/, which holds the Makefile's outputs).
 """
+import importlib.util
 import os
 import re
 import shutil
@@ -99,6 +100,13 @@ class BuildGoAndShim(build_ext):
         # -dynamic-link: link like a normal extension (Python symbols resolved from the interpreter)
         # instead of against libpython3.X.so; its LDSHARED flags include -fwrapv, which cgo must allow.
         env["CGO_LDFLAGS_ALLOW"] = "-fwrapv"
+        # gopy runs its build.py with this interpreter. In pip's isolated build or in a venv,
+        # pybindgen (Debian's python3-pybindgen) may be off that interpreter's path although
+        # this build found it (pybind/_build_backend): hand over where it is.
+        spec = importlib.util.find_spec("pybindgen")
+        if spec is not None and spec.origin:
+            where = os.path.dirname(os.path.dirname(spec.origin))
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (where, env.get("PYTHONPATH")) if p)
         text = run([os.path.join(bindir, "gopy"), "build", "-vm=" + sys.executable, "-name=core",
                     "-output=" + out, "-no-make", "-dynamic-link=true", "./pybind"],
                    cwd=mod, env=env, capture=True)
@@ -166,6 +174,9 @@ if bdist_wheel is not None:
             return impl, abi, plat
 
     cmdclass["bdist_wheel"] = BdistWheelManylinux
+
+# egg_info refuses a missing egg_base, and a fresh checkout has no _pybuild/ yet.
+os.makedirs(os.path.join(ROOT, "_pybuild"), exist_ok=True)
 
 setup(
     package_dir={"": "pybind"},

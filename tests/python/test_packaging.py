@@ -1,6 +1,7 @@
 """The wheel: its contents, its tag, an offline install, and an import that loads no Go runtime."""
 import os
 import re
+import shutil
 import subprocess
 import sysconfig
 import zipfile
@@ -111,3 +112,18 @@ def test_packaged_preload_is_the_makefile_build(inst, tmp_path):
     subprocess.run(["make", "-s", "-C", ROOT, "lib", "BUILD=%s" % tmp_path], check=True)
     built = os.path.join(str(tmp_path), "libshm_redirect.so")
     assert open(inst.preload(), "rb").read() == open(built, "rb").read()
+
+
+def test_pip_install_dot_offline_with_build_isolation(tmp_path):
+    # Plain `pip install .` (isolated build, no index): the backend wrapper builds with the
+    # interpreter's own setuptools/wheel/pybindgen instead of asking an index for them.
+    src = tmp_path / "src"   # the working tree as it is, without build outputs
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", "build", "_pybuild", "wheels", "__pycache__"))
+    venv = tmp_path / "venv"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
+    r = subprocess.run([str(venv / "bin" / "pip"), "install", "--no-index", "."], cwd=src,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:]
+    lib = subprocess.run([str(venv / "bin" / "shm-redirect"), "preload-path"], stdout=subprocess.PIPE,
+                         text=True, check=True).stdout.strip()
+    assert lib.startswith(str(venv)) and os.path.isfile(lib)
