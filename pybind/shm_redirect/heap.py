@@ -117,11 +117,9 @@ def RawArray(typecode_or_type, size_or_initializer):
         return result
 
 
-def Value(typecode_or_type, *args, lock=True, ctx=None):
-    '''
-    Return a synchronization wrapper for a Value
-    '''
-    obj = RawValue(typecode_or_type, *args)
+def _with_lock(obj, lock, ctx):
+    """Value's and Array's common tail (CPython repeats it in both): wrap obj with lock,
+    a new RLock of ctx when lock is True or None, none when lock is False."""
     if lock is False:
         return obj
     if lock in (True, None):
@@ -130,6 +128,14 @@ def Value(typecode_or_type, *args, lock=True, ctx=None):
     if not hasattr(lock, 'acquire'):
         raise AttributeError("%r has no method 'acquire'" % lock)
     return synchronized(obj, lock, ctx=ctx or _default_context())
+
+
+def Value(typecode_or_type, *args, lock=True, ctx=None):
+    '''
+    Return a synchronization wrapper for a Value
+    '''
+    obj = RawValue(typecode_or_type, *args)
+    return _with_lock(obj, lock, ctx)
 
 
 def Array(typecode_or_type, size_or_initializer, *, lock=True, ctx=None):
@@ -137,14 +143,7 @@ def Array(typecode_or_type, size_or_initializer, *, lock=True, ctx=None):
     Return a synchronization wrapper for a RawArray
     '''
     obj = RawArray(typecode_or_type, size_or_initializer)
-    if lock is False:
-        return obj
-    if lock in (True, None):
-        ctx = ctx or _default_context()
-        lock = ctx.RLock()
-    if not hasattr(lock, 'acquire'):
-        raise AttributeError("%r has no method 'acquire'" % lock)
-    return synchronized(obj, lock, ctx=ctx or _default_context())
+    return _with_lock(obj, lock, ctx)
 
 
 def copy(obj):

@@ -12,6 +12,8 @@ import pytest
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir))
 SYS_PYTHON = "/usr/bin/python3"
 SANDBOX = os.path.join(ROOT, "tests", "sandbox.sh")
+PYBIND = os.path.join(ROOT, "pybind")
+LIB = os.path.join(ROOT, "build", "libshm_redirect.so")
 
 
 def _run(cmd, **kw):

@@ -14,11 +14,9 @@ import sysconfig
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PYBIND = os.path.join(ROOT, "pybind")
-SANDBOX = os.path.join(ROOT, "tests", "sandbox.sh")
+from conftest import LIB, PYBIND, ROOT, SANDBOX
+
 WORKLOAD = os.path.join(ROOT, "tests", "python", "activation_workload.py")
-LIB = os.path.join(ROOT, "build", "libshm_redirect.so")
 PY = sys.executable
 METHODS = "fork,spawn,forkserver"
 BINDS = []   # temp dirs that must stay visible under the sandbox's fresh /tmp

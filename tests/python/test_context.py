@@ -14,11 +14,9 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PYBIND = os.path.join(ROOT, "pybind")
-SANDBOX = os.path.join(ROOT, "tests", "sandbox.sh")
+from conftest import LIB, PYBIND, ROOT, SANDBOX
+
 WORKLOAD = os.path.join(ROOT, "tests", "python", "context_workload.py")
-LIB = os.path.join(ROOT, "build", "libshm_redirect.so")
 PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 METHODS = ["fork", "spawn", "forkserver"]
