@@ -10,9 +10,10 @@ SHM_REDIRECT = auto (default) | off | patch | preload   (anything else: one warn
 2. LD_PRELOAD names libshm_redirect.so and /proc/self/maps shows it loaded: nothing (the preload
    does everything, in C).
 3. Fast path: unless SHM_REDIRECT_DIR is set (which asks for the store even when /dev/shm works),
-   probe /dev/shm BY TRYING: create /dev/shm/sem.shmr-probe-<pid>-<random> with
-   O_CREAT|O_EXCL and unlink it. glibc (>= 2.34) sem_open and shm_open are exactly an open() in
-   /dev/shm, so this fails exactly when they would (ENOENT, EACCES, EROFS, ...). It costs ~12 us
+   probe /dev/shm BY TRYING: create a nameless file there (O_TMPFILE; a named O_EXCL file,
+   unlinked at once, where O_TMPFILE is unsupported). glibc (>= 2.34) sem_open and shm_open are
+   exactly an open() in /dev/shm, so this fails exactly when they would (ENOENT, EACCES, EROFS,
+   ...), and a process killed mid-probe leaves no file behind. It costs ~12 us
    (the first activate() as a whole ~90 us);
    probing through `_multiprocessing.SemLock`/`_posixshmem` instead would cost 0.5-2 ms just to
    dlopen those two extension modules, over the 1 ms budget (measured: bench/activation.py).
@@ -87,8 +88,24 @@ def _preloaded():
 
 
 def native_works():
-    """Whether glibc's sem_open/shm_open work here: try what they do, an O_EXCL create in
-    /dev/shm (named as glibc names a semaphore file)."""
+    """Whether glibc's sem_open/shm_open work here: try what they do, a file create in /dev/shm.
+
+    O_TMPFILE creates an inode with no name, so a process killed mid-probe (a test terminating
+    a child that is still starting) leaves nothing behind. Where the kernel or file system lacks
+    O_TMPFILE (EOPNOTSUPP, or EISDIR/EINVAL from kernels that ignore the flag), fall back to an
+    O_EXCL create of a named file, unlinked at once."""
+    try:
+        fd = os.open("/dev/shm", os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        import errno   # builtin, only on this rare path
+        if e.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+            return False
+        return _named_probe()
+    os.close(fd)
+    return True
+
+
+def _named_probe():
     path = "/dev/shm/sem.shmr-probe-%d-%s" % (os.getpid(), os.urandom(6).hex())
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,

@@ -15,7 +15,8 @@ Importing this module registers the contexts as 'shm_redirect_fork', 'shm_redire
 'shm_redirect_forkserver' in multiprocessing.context._concrete_contexts (registration only:
 nothing of multiprocessing's behaviour changes), so multiprocessing.get_context(NAME) and
 multiprocessing.set_start_method(NAME) find them. The context names are str subclasses that
-pickle as a call to _registered(): a spawn/forkserver child started while one of our contexts is
+pickle as a call to _registered(); ctx.get_start_method() answers the plain method name
+('fork', ...), as CPython's checks expect. A spawn/forkserver child started while one of our contexts is
 the default unpickles its preparation data's 'start_method' by importing this module first, so
 the name is registered there before multiprocessing.spawn.prepare() sets it.
 """
@@ -109,6 +110,17 @@ class _InheritTrackerMixin(object):
 
 class _StoreContextMixin(object):
     """The factory methods that must change; the rest is multiprocessing's BaseContext."""
+
+    def get_start_method(self, allow_none=False):
+        """The start method proper: 'fork', 'spawn' or 'forkserver'.
+
+        CPython asks a context this to learn how its processes start, and compares the answer
+        with the plain names: ProcessPoolExecutor starts workers on demand (fork while its
+        threads run) unless it hears 'fork', and 3.14 refuses max_tasks_per_child only then;
+        3.12+'s SemLock refuses pickling a fork context's lock. The registered name
+        ('shm_redirect_fork', ...) stays in _name: the default context reports that one,
+        so a spawn child's preparation data names our context."""
+        return self._name[len(PREFIX):]
 
     def Lock(self):
         '''Returns a non-recursive lock object'''

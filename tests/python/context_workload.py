@@ -252,6 +252,9 @@ def case_Process(ctx, m):
 def case_ProcessPoolExecutor(ctx, m):
     import concurrent.futures as cf
     with cf.ProcessPoolExecutor(2, mp_context=ctx) as ex:
+        # As with CPython's fork context: all workers forked up front, none on demand while
+        # the executor's threads run.
+        assert ex._safe_to_dynamically_spawn_children == (m != "fork")
         assert list(ex.map(sq, range(6))) == [x * x for x in range(6)]
         assert ex.submit(sq, 9).result(T) == 81
 
@@ -359,7 +362,7 @@ def case_grandchild(ctx, m):
 def case_default(ctx, m):
     d = shm_redirect.get_context()
     plat = multiprocessing.context._default_context._default_context._name
-    assert d.get_start_method() == "shm_redirect_" + plat
+    assert d.get_start_method() == plat and d._name == "shm_redirect_" + plat
     case_Lock(d, plat)
 
 
@@ -367,7 +370,7 @@ def main():
     case, m = sys.argv[1], sys.argv[2]
     from shm_redirect import get_context
     ctx = get_context(m)
-    assert ctx.get_start_method() == "shm_redirect_" + m
+    assert ctx.get_start_method() == m and ctx._name == "shm_redirect_" + m
     globals()["case_" + case](ctx, m)
     check_untouched()
     print("OK", case, m, flush=True)
