@@ -43,8 +43,13 @@ $(BUILD)/asan/test_shim: $(TEST_C) shim/tests/harness.h $(BUILD)/asan/libshm_red
 deps:
 	@tests/install-deps.sh
 
+# Shipping (issue 4): old glibc, arm64, the static Go helper, Lambda layers; one file each.
+include mk/arm64.mk mk/oldglibc.mk mk/gocore-bin.mk mk/layer.mk
+
 # Everything, in order of speed: a red fast test stops the run before the slow suites.
-test: deps lib test-go test-c test-c-asan test-sandbox-smoke test-fork-stress test-py test-cpython test-cpython-activation test-cpython-context
+test: deps lib test-go test-c test-c-asan test-glibc-versions test-sandbox-smoke test-fork-stress \
+	test-oldglibc test-layer test-lambda test-arm64 \
+	test-py test-cpython test-cpython-activation test-cpython-context
 	@echo "make test: all passed"
 
 test-go:

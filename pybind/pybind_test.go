@@ -23,6 +23,10 @@ func decode(t *testing.T, js string) []object {
 }
 
 func TestResolveDirTakesTheCallersEnvironment(t *testing.T) {
+	// ResolveDir/IsNative set the process environment to the caller's: restore it after
+	// this test, or later tests make their temporary directories under /var/tmp.
+	t.Setenv(core.EnvDir, os.Getenv(core.EnvDir))
+	t.Setenv("TMPDIR", os.Getenv("TMPDIR"))
 	dir := t.TempDir()
 	if d, err := ResolveDir(dir, ""); err != nil || d != dir {
 		t.Fatalf("ResolveDir(%q) = %q, %v", dir, d, err)

@@ -51,13 +51,39 @@ _Static_assert(sizeof(sem_t) == SHMR_SEM_SIZE, "sem_t is not the image in the st
 
 /* ---- real symbols: resolved once, lazily, without a lock ----------------- */
 
+/* dlsym, for any glibc >= 2.17, without a DT_NEEDED on libdl (a mapping at every process
+ * start). glibc >= 2.34 has dlsym@@GLIBC_2.34 in libc and keeps the old version as a compat
+ * symbol; before 2.34 that old version is in libdl.so.2 only. So we bind to the old version,
+ * weakly: where libdl is not loaded (e.g. a C program on glibc 2.26 that never dlopens) the
+ * address is NULL instead of a fatal "symbol lookup error", and we do without it (see
+ * real_sym). SHMR_FORCE_NO_DLSYM builds that case for the tests on any glibc. */
+#if defined(SHMR_FORCE_NO_DLSYM)
+#define old_dlsym ((void *(*)(void *, const char *))0)
+#else
+#if defined(__x86_64__)
+#define DLSYM_VERSION "GLIBC_2.2.5"
+#elif defined(__aarch64__)
+#define DLSYM_VERSION "GLIBC_2.17"
+#else
+#error "the first GLIBC_ version of this architecture: dlsym's old version"
+#endif
+extern void *old_dlsym(void *handle, const char *name) __attribute__((weak));
+__asm__(".symver old_dlsym, dlsym@" DLSYM_VERSION);
+#endif
+
 static char not_found;	/* looked up and absent (e.g. shm_open in an unloaded librt) */
 
+/* The next definition of name, or NULL: without dlsym, or where the library defining it is
+ * not in the global scope. Before glibc 2.34 sem_* are in libpthread.so.0 and shm_* in
+ * librt.so.1, which a program may not load, or load only privately (CPython's _posixshmem
+ * links librt and is dlopened RTLD_LOCAL). Callers then serve the call themselves: sem_* and
+ * shm_* with the store code on /dev/shm (the same files as glibc), statvfs from statfs. */
 static void *real_sym(_Atomic(void *) *slot, const char *name)
 {
 	void *p = atomic_load_explicit(slot, memory_order_acquire);
 	if (p == NULL) {	/* racing threads all store the same answer */
-		p = dlsym(RTLD_NEXT, name);
+		void *(*dls)(void *, const char *) = old_dlsym;
+		p = dls ? dls(RTLD_NEXT, name) : NULL;
 		atomic_store_explicit(slot, p ? p : &not_found, memory_order_release);
 	}
 	return p == &not_found ? NULL : p;
@@ -101,7 +127,7 @@ static sem_t *sem_attach(int fd, const char *name, sem_t *map, int oflag)
 {
 	struct stat st;
 	int private, err = 0;
-	if (fstat(fd, &st) != 0)
+	if (shmr_fstat(fd, &st) != 0)
 		err = errno;
 	else if (!map) {
 		if (!S_ISREG(st.st_mode) || st.st_size != SHMR_SEM_SIZE)
@@ -330,7 +356,7 @@ static int store_shm_open(int dfd, const char *fname, int oflag, mode_t mode)
 			errno = EINVAL;
 		return -1;
 	}
-	if (fstat(fd, &st) != 0)
+	if (shmr_fstat(fd, &st) != 0)
 		err = errno;
 	else if (!S_ISREG(st.st_mode))
 		err = EINVAL;
@@ -375,9 +401,32 @@ static int fake_dev_shm(const char *path)
 	return *path == '\0' && shmr_mode() != M_NATIVE;
 }
 
+/* Without a real statvfs (no dlsym: see real_sym), glibc's own conversion from statfs
+ * (sysdeps/unix/sysv/linux/internal_statvfs.c), field by field. The kernel has set ST_VALID
+ * in f_flags since 2.6.36 (glibc needs 3.2) and glibc drops it with ^: & ~ is the same. */
+#define ST_VALID 0x0020
+#define FROM_STATFS(buf, fs)							\
+	do {									\
+		memset((buf), 0, sizeof *(buf));	/* and __f_spare */	\
+		(buf)->f_bsize = (fs).f_bsize;					\
+		(buf)->f_frsize = (fs).f_frsize ? (fs).f_frsize : (fs).f_bsize; \
+		(buf)->f_blocks = (fs).f_blocks;				\
+		(buf)->f_bfree = (fs).f_bfree;					\
+		(buf)->f_bavail = (fs).f_bavail;				\
+		(buf)->f_files = (fs).f_files;					\
+		(buf)->f_ffree = (fs).f_ffree;					\
+		(buf)->f_favail = (fs).f_ffree;					\
+		(buf)->f_fsid = ((uint64_t)(uint32_t)(fs).f_fsid.__val[0] |	\
+				 (uint64_t)(fs).f_fsid.__val[1] << 32);	\
+		(buf)->f_flag = (unsigned long)(fs).f_flags & ~(unsigned long)ST_VALID; \
+		(buf)->f_namemax = (fs).f_namelen;				\
+	} while (0)
+_Static_assert(sizeof(((struct statvfs *)0)->f_fsid) == 8, "f_fsid holds both statfs words");
+
 #define DEFINE_STATVFS(fn)						\
 EXPORT int fn(const char *path, struct fn *buf)				\
 {									\
+	struct statfs fs;						\
 	if (fake_dev_shm(path)) {					\
 		memset(buf, 0, sizeof *buf);				\
 		buf->f_bsize = buf->f_frsize = 4096;			\
@@ -386,8 +435,10 @@ EXPORT int fn(const char *path, struct fn *buf)				\
 	}								\
 	if (REAL(fn))							\
 		return REAL(fn)(path, buf);				\
-	errno = ENOSYS;							\
-	return -1;							\
+	if (statfs(path, &fs) != 0)					\
+		return -1;						\
+	FROM_STATFS(buf, fs);						\
+	return 0;							\
 }
 DEFINE_STATVFS(statvfs)
 DEFINE_STATVFS(statvfs64)

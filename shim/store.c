@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,11 @@
 /* ---- state ---------------------------------------------------------------- */
 
 
-static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+/* Error-checking, so that a fork handler registered twice is harmless (see shmr_lock):
+ * a second prepare gets EDEADLK instead of hanging, a second parent unlock EPERM. */
+static pthread_mutex_t g_lock = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
+static _Atomic int g_atfork;		/* 0, ATFORK_DONE, or the pid registering them */
+#define ATFORK_DONE (-1)
 static _Atomic int g_mode;		/* M_*, set once under g_lock */
 static int g_path_err;			/* unusable store path: its errno */
 /* Big state is on the heap: a .bss past the data page would cost every
@@ -35,13 +39,43 @@ static ino_t g_dir_ino;
 
 static void lock_state(void) { pthread_mutex_lock(&g_lock); }
 void shmr_unlock(void) { pthread_mutex_unlock(&g_lock); }
-static void register_atfork(void) { pthread_atfork(lock_state, shmr_unlock, shmr_unlock); }
 
-/* Registered lazily, and not under g_lock: fork() calls our prepare handler
- * holding glibc's atfork lock, which pthread_atfork takes too. */
+/* fork() runs these with g_lock held across it: the child's copy of our state is whole. */
+static void fork_prepare(void) { lock_state(); }
+static void fork_parent(void) { shmr_unlock(); }
+static void fork_child(void)
+{
+	/* The only thread now, but the owner recorded in the error-checking mutex is the
+	 * parent's thread id: start afresh instead of unlocking. And our handlers ran, so
+	 * they are registered in this process whatever state a racing first call left. */
+	static const pthread_mutex_t fresh = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
+	memcpy(&g_lock, &fresh, sizeof fresh);
+	atomic_store_explicit(&g_atfork, ATFORK_DONE, memory_order_relaxed);
+}
+
+/* The fork handlers are registered at the first use, not in a constructor (a program that
+ * never calls us pays nothing), and not under g_lock: fork() runs our prepare handler holding
+ * glibc's atfork lock, which pthread_atfork takes too. A tiny once of our own instead of
+ * pthread_once (pthread_once@GLIBC_2.34 in libc; before 2.34 only in libpthread): the state
+ * records the pid of the registering process, so a child forked while another thread was
+ * registering does not wait forever for a thread it does not have: it registers itself. If
+ * that thread had registered already (on glibc < 2.28 a handler added just before the fork
+ * may not run in it), the handlers are in the child twice: harmless, see g_lock. */
 void shmr_lock(void)
 {
-	pthread_once(&g_atfork_once, register_atfork);
+	int s = atomic_load_explicit(&g_atfork, memory_order_acquire), me;
+	if (s != ATFORK_DONE) {
+		for (me = getpid(); s != ATFORK_DONE; s = atomic_load_explicit(&g_atfork, memory_order_acquire)) {
+			if (s == me) {	/* another of our threads is registering them */
+				sched_yield();
+			} else if (atomic_compare_exchange_strong_explicit(&g_atfork, &s, me,
+					memory_order_acquire, memory_order_acquire)) {
+				pthread_atfork(fork_prepare, fork_parent, fork_child);
+				atomic_store_explicit(&g_atfork, ATFORK_DONE, memory_order_release);
+				break;
+			}
+		}
+	}
 	lock_state();
 }
 
@@ -52,7 +86,7 @@ static int native_usable(void)
 	struct statfs sf;
 	struct stat st;
 	return statfs(SHMR_NATIVE_DIR, &sf) == 0 && sf.f_type == SHMR_TMPFS_MAGIC &&
-	       stat(SHMR_NATIVE_DIR, &st) == 0 && S_ISDIR(st.st_mode) &&
+	       shmr_fstatat(AT_FDCWD, SHMR_NATIVE_DIR, &st, 0) == 0 && S_ISDIR(st.st_mode) &&
 	       faccessat(AT_FDCWD, SHMR_NATIVE_DIR, W_OK | X_OK, AT_EACCESS) == 0;
 }
 
@@ -109,14 +143,15 @@ static int open_store(int *fdp, struct stat *st)
 	int fd = open(g_path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		/* The kernel checks O_DIRECTORY first: a symlink gives ENOTDIR. */
-		if (errno == ENOTDIR && lstat(g_path, st) == 0 && S_ISLNK(st->st_mode))
+		if (errno == ENOTDIR && shmr_fstatat(AT_FDCWD, g_path, st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(st->st_mode))
 			errno = ELOOP;
 		return errno;
 	}
-	int err = fstat(fd, st) ? errno : 0;
+	int err = shmr_fstat(fd, st) ? errno : 0;
 	/* Only a directory we made gets the mode; umask does not apply. */
 	if (!err && created && st->st_uid == geteuid())
-		err = fchmod(fd, SHMR_DIR_MODE) || fstat(fd, st) ? errno : 0;
+		err = fchmod(fd, SHMR_DIR_MODE) || shmr_fstat(fd, st) ? errno : 0;
 	if (!err && st->st_uid != 0 && st->st_uid != geteuid())
 		err = EACCES;
 	/* Writable by others without the sticky bit: objects could be swapped. */
@@ -140,7 +175,7 @@ static int get_dir(int *fdp)
 	if (g_path_err)
 		return g_path_err;
 	shmr_lock();
-	if (g_dirfd < 0 || fstat(g_dirfd, &st) != 0 || !S_ISDIR(st.st_mode) ||
+	if (g_dirfd < 0 || shmr_fstat(g_dirfd, &st) != 0 || !S_ISDIR(st.st_mode) ||
 	    st.st_dev != g_dir_dev || st.st_ino != g_dir_ino) {
 		g_dirfd = -1;
 		if ((err = open_store(&g_dirfd, &st)) == 0) {

@@ -19,7 +19,13 @@
 #   --uid=N           run CMD as uid/gid N, no supplementary groups (HOME=/tmp)
 #   --env K=V         set K=V for CMD (repeatable)
 #   --preload         LD_PRELOAD=<project>/build/libshm_redirect.so for CMD (must exist)
+#   --preload=PATH    LD_PRELOAD=PATH instead (e.g. an aarch64 build for an arm64 --root)
 #   --bind=PATH       keep PATH (read-write) at the same place even if --ro hides it under /tmp
+#   --bind=SRC:DST    bind SRC at DST (created if missing; inside DIR with --root;
+#                     read-only with --ro)
+#   --root=DIR        run CMD chrooted into DIR, a tree from tests/rootfs.sh (another glibc
+#                     or CPU); DIR gets its own /proc, and the project at the same path.
+#                     /dev, /dev/shm, --ro and --bind then all apply inside DIR.
 # Exit status: CMD's (127/126 if it cannot be run, 2 for a usage error, 3 if the sandbox
 # cannot be set up).
 #
@@ -36,7 +42,7 @@ fatal() { echo "sandbox.sh: setup failed: $*" >&2; exit 3; }
 usage() { sed -n '2,/^set -euo/p' "$SELF" | sed -e '$d' -e 's/^# \{0,1\}//' >&2; exit 2; }
 
 # ---------------------------------------------------------------- options (both stages)
-devshm=none ro=0 uid= preload=0
+devshm=none ro=0 uid= preload=0 root=
 envs=() binds=()
 inner=0
 while [ $# -gt 0 ]; do
@@ -47,6 +53,8 @@ while [ $# -gt 0 ]; do
         --env)       [ $# -ge 2 ] || die "--env needs K=V"; envs+=("$2"); shift ;;
         --env=*)     envs+=("${1#*=}") ;;
         --preload)   preload=1 ;;
+        --preload=*) preload=1; LIB=$(readlink -f -- "${1#*=}") ;;
+        --root=*)    root=$(readlink -f -- "${1#*=}") ;;
         --bind=*)    binds+=("${1#*=}") ;;
         --inner)     inner=1 ;;   # internal: we are already inside the namespace
         -h|--help)   usage ;;
@@ -72,6 +80,7 @@ if [ "$devshm" = noperm ]; then
     [ "$uid" != 0 ] || die "--devshm=noperm is meaningless as root (uid 0)"
 fi
 [ "$preload" = 0 ] || [ -r "$LIB" ] || die "--preload: $LIB not found (run 'make lib')"
+[ -z "$root" ] || [ -x "$root/usr/bin/env" ] || die "--root: $root is not a root file system"
 
 # ---------------------------------------------------------------- stage 1: enter namespace
 if [ "$inner" = 0 ]; then
@@ -84,6 +93,27 @@ fi
 
 # ---------------------------------------------------------------- stage 2: inside
 cwd=$PWD
+R=$root   # every mount below happens under $R: "" is the host's own tree
+
+# 0. With --root: DIR becomes a mount of its own (so that --ro can remount it), with a /proc
+#    and the project (the preload, the tests) at the same path.
+if [ -n "$R" ]; then
+    mount --bind "$R" "$R" || fatal "bind $R"
+    mkdir -p "$R/proc" "$R/tmp" "$R$PROJECT"
+    mount -t proc -o nosuid,nodev,noexec proc "$R/proc" || fatal "proc in $R"
+    mount --bind "$PROJECT" "$R$PROJECT" || fatal "bind the project into $R"
+fi
+# --bind=SRC:DST mounts; plain --bind=PATH only matters for --ro on the host (step 3).
+keeps=()
+for b in "${binds[@]+"${binds[@]}"}"; do
+    case $b in
+        *:*) src=${b%%:*} dst=${b#*:}
+             [ -e "$src" ] || fatal "--bind: $src does not exist"
+             if [ -d "$src" ]; then mkdir -p "$R$dst"; else mkdir -p "$(dirname "$R$dst")"; : >> "$R$dst"; fi
+             mount --bind "$src" "$R$dst" || fatal "bind $src at $dst" ;;
+        *)   keeps+=("$b") ;;
+    esac
+done
 
 # 1. A fresh /dev. Build it on a tmpfs at a scratch mount point first (the host's device
 #    nodes are still visible there to bind from), then move it over /dev. The scratch dir is
@@ -95,26 +125,27 @@ for d in null zero full random urandom tty; do
     : > "$stage/$d"
     mount --bind "/dev/$d" "$stage/$d" || fatal "bind /dev/$d"
 done
-mount --move "$stage" /dev || fatal "move the new /dev in place"
+mkdir -p "$R/dev"
+mount --move "$stage" "$R/dev" || fatal "move the new /dev in place"
 rmdir "$stage"
-ln -s /proc/self/fd   /dev/fd
-ln -s /proc/self/fd/0 /dev/stdin
-ln -s /proc/self/fd/1 /dev/stdout
-ln -s /proc/self/fd/2 /dev/stderr
+ln -s /proc/self/fd   "$R/dev/fd"
+ln -s /proc/self/fd/0 "$R/dev/stdin"
+ln -s /proc/self/fd/1 "$R/dev/stdout"
+ln -s /proc/self/fd/2 "$R/dev/stderr"
 # A private devpts instance gives working ptys (some tests open one) without exposing the host's.
-mkdir /dev/pts
-if mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts 2>/dev/null; then
-    ln -s pts/ptmx /dev/ptmx
+mkdir "$R/dev/pts"
+if mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$R/dev/pts" 2>/dev/null; then
+    ln -s pts/ptmx "$R/dev/ptmx"
 else
-    rmdir /dev/pts
+    rmdir "$R/dev/pts"
 fi
 
 # 2. /dev/shm as asked.
 case $devshm in
     none)   ;;
-    ro)     mkdir /dev/shm; mount -t tmpfs -o ro,mode=1777,nosuid,nodev sandbox-shm /dev/shm ;;
-    noperm) mkdir /dev/shm; mount -t tmpfs -o mode=0755,uid=0,gid=0,nosuid,nodev sandbox-shm /dev/shm ;;
-    native) mkdir /dev/shm; mount -t tmpfs -o mode=1777,nosuid,nodev sandbox-shm /dev/shm ;;
+    ro)     mkdir "$R/dev/shm"; mount -t tmpfs -o ro,mode=1777,nosuid,nodev sandbox-shm "$R/dev/shm" ;;
+    noperm) mkdir "$R/dev/shm"; mount -t tmpfs -o mode=0755,uid=0,gid=0,nosuid,nodev sandbox-shm "$R/dev/shm" ;;
+    native) mkdir "$R/dev/shm"; mount -t tmpfs -o mode=1777,nosuid,nodev sandbox-shm "$R/dev/shm" ;;
 esac
 # 3. Read-only root with a fresh /tmp.
 if [ "$ro" = 1 ]; then
@@ -122,7 +153,7 @@ if [ "$ro" = 1 ]; then
     # the cwd and --bind paths. Park bind mounts of them on our /dev tmpfs (outside /tmp),
     # cover /tmp, then move them back to the same paths.
     keep=()
-    for p in "$PROJECT" "$cwd" "${binds[@]+"${binds[@]}"}"; do
+    for p in "$PROJECT" "$cwd" "${keeps[@]+"${keeps[@]}"}"; do
         p=$(readlink -f -- "$p") || continue
         case $p in /tmp/?*) ;; *) continue ;; esac   # /tmp itself is meant to be new
         # Skip paths already inside a kept one (e.g. the cwd inside the project).
@@ -131,27 +162,31 @@ if [ "$ro" = 1 ]; then
     done
     i=0
     for p in "${keep[@]+"${keep[@]}"}"; do
-        mkdir -p "/dev/.keep/$i"; mount --bind "$p" "/dev/.keep/$i" || fatal "bind $p"; i=$((i+1))
+        mkdir -p "$R/dev/.keep/$i"; mount --bind "$R$p" "$R/dev/.keep/$i" || fatal "bind $p"; i=$((i+1))
     done
     # A bind remount changes only this mount's flag, in this namespace: the host is untouched.
-    mount -o remount,ro,bind / || fatal "remount / read-only"
-    mount -t tmpfs -o mode=1777,nosuid,nodev sandbox-tmp /tmp || fatal "tmpfs on /tmp"
+    mount -o remount,ro,bind "$R/" || fatal "remount / read-only"
+    mount -t tmpfs -o mode=1777,nosuid,nodev sandbox-tmp "$R/tmp" || fatal "tmpfs on /tmp"
     i=0
     for p in "${keep[@]+"${keep[@]}"}"; do
-        mkdir -p "$p"; mount -n --move "/dev/.keep/$i" "$p" || fatal "restore $p"; i=$((i+1))
+        mkdir -p "$R$p"; mount -n --move "$R/dev/.keep/$i" "$R$p" || fatal "restore $p"; i=$((i+1))
     done
-    rm -rf /dev/.keep
+    rm -rf "$R/dev/.keep"
+    # --bind=SRC:DST mounts are read-only too (Lambda's /opt and /var/task are).
+    for b in "${binds[@]+"${binds[@]}"}"; do
+        case $b in *:*) mount -o remount,ro,bind "$R${b#*:}" || fatal "remount ${b#*:} read-only" ;; esac
+    done
 fi
 
 # 4. The new /dev itself is read-only from now on, as on Lambda: nobody, not even root,
 #    can create a /dev/shm behind the test's back.
-mount -o remount,ro,bind /dev || fatal "remount /dev read-only"
-cd "$cwd" 2>/dev/null || cd /
+mount -o remount,ro,bind "$R/dev" || fatal "remount /dev read-only"
+cd "$R$cwd" 2>/dev/null || { cd "$R/"; cwd=/; }
 
 # 5. Environment and identity for CMD.
 # A TMPDIR pointing into the host's /tmp would not exist under a fresh /tmp: drop it rather
 # than have every tempfile user (and the preload's store) fail on a missing directory.
-if [ -n "${TMPDIR:-}" ] && [ ! -d "$TMPDIR" ]; then
+if [ -n "${TMPDIR:-}" ] && [ ! -d "$R$TMPDIR" ]; then
     echo "sandbox.sh: note: TMPDIR=$TMPDIR does not exist in the sandbox; unset" >&2
     unset TMPDIR
 fi
@@ -161,9 +196,11 @@ if [ -n "$uid" ] && [ "$uid" != 0 ]; then
     drop=(setpriv --reuid="$uid" --regid="$uid" --clear-groups --inh-caps=-all --)
     setenv+=(HOME=/tmp)
     # A cwd the new uid cannot enter would break CMD in a confusing way: fall back to /tmp.
-    "${drop[@]}" test -x . 2>/dev/null || cd /tmp
+    "${drop[@]}" test -x . 2>/dev/null || { cd "$R/tmp"; cwd=/tmp; }
 fi
 [ "$preload" = 0 ] || setenv+=("LD_PRELOAD=$LIB")
 setenv+=("${envs[@]+"${envs[@]}"}")
 
-exec "${drop[@]+"${drop[@]}"}" env "${setenv[@]+"${setenv[@]}"}" "$@"
+[ -n "$R" ] || exec "${drop[@]+"${drop[@]}"}" env "${setenv[@]+"${setenv[@]}"}" "$@"
+# chroot starts in DIR's /: env -C returns to the working directory chosen above.
+exec chroot "$R" "${drop[@]+"${drop[@]}"}" env -C "$cwd" "${setenv[@]+"${setenv[@]}"}" "$@"

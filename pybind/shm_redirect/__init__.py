@@ -42,13 +42,18 @@ def __dir__():
 def preload_path():
     """Absolute path of the packaged LD_PRELOAD library libshm_redirect.so.
 
+    In an AWS Lambda layer (or a container image with its layout) the package is
+    /opt/python/shm_redirect and the library /opt/lib/libshm_redirect.so: ../../lib from here.
     In a source checkout without a built wheel, the Makefile's build/libshm_redirect.so is used.
-    Raises FileNotFoundError when neither exists.
+    Raises FileNotFoundError when none exists.
     """
     here = _os.path.dirname(_os.path.abspath(__file__))
     packaged = _os.path.join(here, "libshm_redirect.so")
     if _os.path.isfile(packaged):
         return packaged
+    layer = _os.path.normpath(_os.path.join(here, _os.pardir, _os.pardir, "lib", "libshm_redirect.so"))
+    if _os.path.isfile(layer):
+        return layer
     # pybind/shm_redirect/ in a checkout: the Makefile builds ../../build/libshm_redirect.so.
     dev = _os.path.normpath(_os.path.join(here, _os.pardir, _os.pardir, "build", "libshm_redirect.so"))
     if _os.path.isfile(dev):

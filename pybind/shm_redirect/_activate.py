@@ -30,6 +30,8 @@ SHM_REDIRECT = auto (default) | off | patch | preload   (anything else: one warn
      exports (every interpreter of the tree patches itself; one started with -S then cannot
      activate at all), and =defer does not export from this process only: the knob is removed,
      so its children patch themselves and export as usual.
+   - then, on AWS Lambda, the first interpreter of a process tree sweeps the store once
+     (shm_redirect._coldstart: what a timed-out invocation left behind).
    - auto: preload when the re-exec is safe, else patch. Why: the preload covers everything
      (C extensions calling shm_open/sem_open directly, e.g. PyTorch; libraries that bound
      SemLock before activation; os.statvfs('/dev/shm')), and in both modes every child is
@@ -128,6 +130,7 @@ def _activate():
     if _preloaded():
         if _MARKER in env:
             del env[_MARKER]
+        _coldstart_sweep(env)
         return "preloaded"
     if mode not in MODES:
         _warn("SHM_REDIRECT=%r is not one of auto|off|patch|preload: using auto"
@@ -152,7 +155,17 @@ def _activate():
     if export == "defer":
         del env["SHM_REDIRECT_EXPORT"]
     _patch.install(lib, export=export not in ("0", "defer"))
+    _coldstart_sweep(env)
     return "patch"
+
+
+def _coldstart_sweep(env):
+    """Lambda: the first interpreter of a process tree sweeps what killed trees left
+    (shm_redirect._coldstart; imported only when it applies)."""
+    if ("AWS_LAMBDA_RUNTIME_API" in env or "SHM_REDIRECT_SWEEP" in env) and "SHM_REDIRECT_SWEPT" not in env:
+        from . import _coldstart
+        if _coldstart.wanted(env):
+            _coldstart.sweep(_warn)
 
 
 def _lib_path():

@@ -3,7 +3,8 @@
 Run by shm_redirect._gocore when the calling process may not call into Go itself (it forked after
 loading the Go runtime). This is a fresh interpreter, so loading the core here is safe. Prints one
 JSON object: {"result": ...} or {"error": message, "type": "GoCoreError"|"ImportError"|...}.
-Exit status 0 when a reply was printed, 2 for a usage error.
+Exit status 0 when a reply was printed, 2 for a usage error. The static executable shmr-core
+(cmd/shmr-core, the fallback where the extension cannot load) speaks the same protocol.
 """
 import json
 import sys

@@ -282,8 +282,11 @@ def cmd_doctor(args):
 
     say("\n5. The Go core (listing and cleaning):")
     from . import _gocore
-    if not _gocore.core_available():
-        say("   not installed for this platform: ls and clean are unavailable (the preload still works)")
+    what, why = _gocore.describe()
+    say("   in use: " + what)
+    say("   why: " + why)
+    if what == "none":
+        say("   ls and clean are unavailable (the preload still works)")
     else:
         try:
             objs = _gocore.list_objects()

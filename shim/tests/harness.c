@@ -109,7 +109,8 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
 	T(t_store_relative_env), T(t_store_missing_parent), T(t_store_created_mode),
 	T(t_store_root_owned_used_by_nobody), T(t_shm_fd_flags), T(t_errno_preserved),
 	T(t_semaphore_across_processes), T(t_threads), T(t_native_passthrough),
-	T(t_statvfs), T(t_dirfd_closed_by_program),
+	T(t_statvfs), T(t_statvfs_like_glibc), T(t_fork_during_first_use),
+	T(t_dirfd_closed_by_program),
 #undef T
 };
 
@@ -159,6 +160,9 @@ int main(int argc, char **argv)
 {
 	int passed = 0, failed = 0;
 	setvbuf(stdout, NULL, _IOLBF, 0);
+#ifdef SHMR_FORCE_NO_DLSYM
+	printf("(library built without dlsym: SHMR_FORCE_NO_DLSYM)\n");
+#endif
 	for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {
 		if (argc > 1 && !strstr(tests[i].name, argv[1]))
 			continue;

@@ -4,6 +4,7 @@
 #define SHMR_TEST_HARNESS_H
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -93,6 +94,8 @@ void t_semaphore_across_processes(void);
 void t_threads(void);
 void t_native_passthrough(void);
 void t_statvfs(void);
+void t_statvfs_like_glibc(void);
+void t_fork_during_first_use(void);
 void t_dirfd_closed_by_program(void);
 
 #endif

@@ -165,6 +165,101 @@ void t_statvfs(void)
 	CHECK_ERR(statvfs64("/no/such/path", &sv64) == -1, ENOENT);
 }
 
+/* glibc's own statvfs, whatever the preload does (the libc handle does not search us). */
+static void *glibc_sym(const char *name)
+{
+	void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+	return libc ? dlsym(libc, name) : NULL;
+}
+
+/* statvfs of anything but /dev/shm in store mode is glibc's answer: forwarded, or (without
+ * dlsym: the SHMR_FORCE_NO_DLSYM build) converted from statfs as glibc does. Counters of free
+ * space may move between two calls on a live file system: compared on /proc only. */
+void t_statvfs_like_glibc(void)
+{
+	int (*real)(const char *, struct statvfs *) = (int (*)(const char *, struct statvfs *))glibc_sym("statvfs");
+	int (*real64)(const char *, struct statvfs64 *) =
+		(int (*)(const char *, struct statvfs64 *))glibc_sym("statvfs64");
+	struct statvfs a, b;
+	struct statvfs64 a64, b64;
+	const char *paths[] = { "/", "/proc", "/tmp", "/dev", BASE, "/no/such/path" };
+	CHECK(real && real != statvfs && real64 && real64 != statvfs64);
+	if (!real || !real64)
+		return;
+	for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+		memset(&a, 0xa5, sizeof a);
+		memset(&b, 0x5a, sizeof b);
+		errno = 0;
+		int ra = statvfs(paths[i], &a), ea = errno;
+		errno = 0;
+		int rb = real(paths[i], &b), eb = errno;
+		CHECK(ra == rb && ea == eb);
+		if (ra != 0 || rb != 0)
+			continue;
+		if (strcmp(paths[i], "/proc") != 0) {	/* the moving counters */
+			a.f_bfree = b.f_bfree, a.f_bavail = b.f_bavail;
+			a.f_ffree = b.f_ffree, a.f_favail = b.f_favail;
+		}
+		CHECK(memcmp(&a, &b, sizeof a) == 0);
+		if (memcmp(&a, &b, sizeof a) != 0)
+			fprintf(stderr, "    %s: bsize %lu/%lu frsize %lu/%lu blocks %lu/%lu files %lu/%lu "
+				"fsid %lx/%lx flag %lx/%lx namemax %lu/%lu\n", paths[i], a.f_bsize, b.f_bsize,
+				a.f_frsize, b.f_frsize, a.f_blocks, b.f_blocks, a.f_files, b.f_files,
+				a.f_fsid, b.f_fsid, a.f_flag, b.f_flag, a.f_namemax, b.f_namemax);
+		memset(&a64, 0xa5, sizeof a64);
+		memset(&b64, 0x5a, sizeof b64);
+		CHECK(statvfs64(paths[i], &a64) == 0 && real64(paths[i], &b64) == 0);
+		if (strcmp(paths[i], "/proc") != 0) {
+			a64.f_bfree = b64.f_bfree, a64.f_bavail = b64.f_bavail;
+			a64.f_ffree = b64.f_ffree, a64.f_favail = b64.f_favail;
+		}
+		CHECK(memcmp(&a64, &b64, sizeof a64) == 0);
+	}
+}
+
+/* The first shim calls of a process race with fork() in another thread: the fork handlers are
+ * being registered (shmr_lock), and no child may inherit the lock held or wait forever for a
+ * registration that its parent's thread was doing. Each round is a fresh process. */
+static void *first_use(void *arg)
+{
+	char name[32];
+	snprintf(name, sizeof name, "f%d-%d", (int)getpid(), (int)(intptr_t)arg);
+	for (int i = 0; i < 20; i++) {
+		sem_t *s = sem_open(name, O_CREAT, 0600, 0);
+		if (s == SEM_FAILED || sem_close(s) != 0)
+			return (void *)1;
+	}
+	return sem_unlink(name) == 0 ? NULL : (void *)1;
+}
+
+void t_fork_during_first_use(void)
+{
+	for (int round = 0; round < 20; round++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			pthread_t th[4];
+			pid_t kids[8];
+			int bad = 0, st;
+			for (int i = 0; i < 4; i++)
+				bad |= pthread_create(&th[i], NULL, first_use, (void *)(intptr_t)i) != 0;
+			for (int i = 0; i < 8; i++)
+				if ((kids[i] = fork()) == 0)	/* the child uses the shim at once */
+					_exit(first_use((void *)(intptr_t)(10 + i)) ? 1 : 0);
+			for (int i = 0; i < 8; i++)
+				bad |= kids[i] < 0 || waitpid(kids[i], &st, 0) != kids[i] ||
+				       !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+			for (int i = 0; i < 4; i++) {
+				void *r;
+				bad |= pthread_join(th[i], &r) != 0 || r != NULL;
+			}
+			_exit(bad);
+		}
+		int st;
+		CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	CHECK(count_entries(STORE, NULL) == 0);
+}
+
 /* fd number of the open store directory, from /proc/self/fd. */
 static int find_store_fd(void)
 {

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The Lambda-shaped end-to-end test (issue 4): a Debian root file system standing in for the
+# Lambda image (tests/rootfs.sh), entered by tests/sandbox.sh with a read-only /, a fresh /tmp,
+# no /dev/shm and uid 993; the layer's tree at /opt, the handlers at /var/task, the stand-in
+# runtime at /var/runtime/bootstrap.py; then tests/lambda/scenario.sh.
+#
+#   tests/lambda/run.sh [ARCH:MODE ...]      default: every combination below
+#
+#   x86_64:wrapper        layer + AWS_LAMBDA_EXEC_WRAPPER=/opt/shm-redirect
+#   x86_64:sitecustomize  layer only: /opt/python/sitecustomize.py activates (auto mode)
+#   x86_64:container      the tree Dockerfile.example's COPY lines assemble, with its ENV lines
+#   arm64:wrapper, arm64:sitecustomize   the arm64 layer in an arm64 root, under qemu-user
+#
+# Needs root and `make layer layer-tree` (mk/layer.mk runs it that way).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+layers=$root/build/layer
+handlers_x86="pool pool_spawn queue value executor shm_numpy"
+handlers_arm="pool queue shm_numpy"      # qemu is ~10x slower: the main kinds only
+combos=("$@")
+[ ${#combos[@]} -gt 0 ] || combos=(x86_64:wrapper x86_64:sitecustomize x86_64:container arm64:wrapper arm64:sitecustomize)
+
+# The tree Dockerfile.example's final stage gets: each `COPY --from=build /src/X DST` of the
+# build stage's output (our checkout, after `make layer-tree`), and its ENV lines.
+container_tree() {
+    local out=$1 src dst
+    rm -rf "$out"
+    while read -r src dst; do
+        src=$root/${src#/src/}
+        [ -e "$src" ] || { echo "Dockerfile.example copies $src, which make layer-tree did not build" >&2; return 1; }
+        mkdir -p "$out$(dirname "$dst")"
+        if [ -d "$src" ]; then mkdir -p "$out$dst"; cp -a "$src/." "$out$dst"; else cp -a "$src" "$out$dst"; fi
+    done < <(awk '$1 == "COPY" && $2 == "--from=build" { print $3, $4 }' "$root/Dockerfile.example")
+}
+container_env() {   # ENV K=V lines of the final stage, ${K:+...} expanded against an empty env
+    awk '$1 == "ENV" { sub(/^ENV /, ""); print }' "$root/Dockerfile.example" |
+        sed -e 's/\${[A-Z_]*:+[^}]*}//g'
+}
+
+# Control: the same sandbox without the layer must fail, or the test proves nothing.
+rfs=$("$root/tests/rootfs.sh" bookworm amd64 python3 python3-numpy)
+if "$root/tests/sandbox.sh" --root="$rfs" --ro --uid=993 --devshm=none \
+    --bind="$here/task:/var/task" --bind="$here/bootstrap.py:/var/runtime/bootstrap.py" \
+    --env LAMBDA_TASK_ROOT=/var/task -- python3 /var/runtime/bootstrap.py handlers.pool 1 >/dev/null 2>&1; then
+    echo "lambda: FAIL: the Pool handler works without the layer: the sandbox has a /dev/shm?" >&2
+    exit 1
+fi
+echo "== lambda control: without the layer the Pool handler fails, as on Lambda"
+
+failed=0
+for combo in "${combos[@]}"; do
+    arch=${combo%%:*} mode=${combo#*:}
+    case $arch in
+        x86_64) rfs=$("$root/tests/rootfs.sh" bookworm amd64 python3 python3-numpy); handlers=$handlers_x86 ;;
+        arm64)  rfs=$("$root/tests/rootfs.sh" bookworm arm64 python3 python3-numpy); handlers=$handlers_arm ;;
+        *) echo "unknown arch $arch" >&2; exit 2 ;;
+    esac
+    opt=$layers/$arch
+    envs=(--env AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001 --env LAMBDA_TASK_ROOT=/var/task
+          --env AWS_LAMBDA_FUNCTION_NAME=shm-redirect-e2e --env LD_LIBRARY_PATH=/opt/lib)
+    case $mode in
+        wrapper)       envs+=(--env PYTHONPATH=/var/task:/opt/python --env AWS_LAMBDA_EXEC_WRAPPER=/opt/shm-redirect) ;;
+        sitecustomize) envs+=(--env PYTHONPATH=/var/task:/opt/python) ;;
+        container)     [ "$arch" = x86_64 ] || { echo "container: x86_64 only" >&2; exit 2; }
+                       opt=$layers/container/opt
+                       container_tree "$layers/container"
+                       while read -r kv; do envs+=(--env "$kv"); done < <(container_env) ;;
+        *) echo "unknown mode $mode" >&2; exit 2 ;;
+    esac
+    [ -d "$opt" ] || { echo "$opt missing: run make layer layer-tree" >&2; exit 2; }
+    echo "== lambda $arch $mode"
+    t0=$(date +%s)
+    if "$root/tests/sandbox.sh" --root="$rfs" --ro --uid=993 --devshm=none \
+        --bind="$opt:/opt" --bind="$here/task:/var/task" --bind="$here/bootstrap.py:/var/runtime/bootstrap.py" \
+        "${envs[@]}" -- /bin/bash "$here/scenario.sh" $handlers; then
+        echo "== lambda $arch $mode: ok ($(( $(date +%s) - t0 )) s)"
+    else
+        echo "== lambda $arch $mode: FAILED" >&2
+        failed=$((failed + 1))
+    fi
+done
+[ "$failed" = 0 ] || { echo "lambda: $failed of ${#combos[@]} configurations failed" >&2; exit 1; }
+echo "lambda: all ${#combos[@]} configurations passed"
