@@ -10,6 +10,9 @@
 #   x86_64:sitecustomize  layer only: /opt/python/sitecustomize.py activates (auto mode)
 #   x86_64:container      the tree Dockerfile.example's COPY lines assemble, with its ENV lines
 #   arm64:wrapper, arm64:sitecustomize   the arm64 layer in an arm64 root, under qemu-user
+#   x86_64:MODE:VERSION   another CPython at /var/lang, where Lambda keeps its own (pyenv builds
+#                         from $PYENV_ROOT/versions: every 3.10, 3.12, 3.13, 3.14 found there;
+#                         no numpy for them, so shm_bytes instead of shm_numpy)
 #
 # Needs root and `make layer layer-tree` (mk/layer.mk runs it that way).
 set -euo pipefail
@@ -18,8 +21,19 @@ root=$(cd "$here/../.." && pwd)
 layers=$root/build/layer
 handlers_x86="pool pool_spawn queue value executor shm_numpy"
 handlers_arm="pool queue shm_numpy"      # qemu is ~10x slower: the main kinds only
+handlers_other="pool pool_spawn queue value executor shm_bytes"
+pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
 combos=("$@")
-[ ${#combos[@]} -gt 0 ] || combos=(x86_64:wrapper x86_64:sitecustomize x86_64:container arm64:wrapper arm64:sitecustomize)
+if [ ${#combos[@]} -eq 0 ]; then
+    combos=(x86_64:wrapper x86_64:sitecustomize x86_64:container arm64:wrapper arm64:sitecustomize)
+    others=()
+    for d in "$pyenv_root"/versions/3.1[0234].*; do
+        [ -x "$d/bin/python3" ] || continue
+        others+=("${d##*/}")
+        combos+=("x86_64:wrapper:${d##*/}" "x86_64:sitecustomize:${d##*/}")
+    done
+    echo "lambda: other CPythons (from $pyenv_root/versions): ${others[*]:-none found}"
+fi
 
 # The tree Dockerfile.example's final stage gets: each `COPY --from=build /src/X DST` of the
 # build stage's output (our checkout, after `make layer-tree`), and its ENV lines.
@@ -50,7 +64,7 @@ echo "== lambda control: without the layer the Pool handler fails, as on Lambda"
 
 failed=0
 for combo in "${combos[@]}"; do
-    arch=${combo%%:*} mode=${combo#*:}
+    IFS=: read -r arch mode version <<< "$combo"
     case $arch in
         x86_64) rfs=$("$root/tests/rootfs.sh" bookworm amd64 python3 python3-numpy); handlers=$handlers_x86 ;;
         arm64)  rfs=$("$root/tests/rootfs.sh" bookworm arm64 python3 python3-numpy); handlers=$handlers_arm ;;
@@ -68,15 +82,22 @@ for combo in "${combos[@]}"; do
                        while read -r kv; do envs+=(--env "$kv"); done < <(container_env) ;;
         *) echo "unknown mode $mode" >&2; exit 2 ;;
     esac
+    py=()
+    if [ -n "$version" ]; then   # Lambda's layout: the runtime's CPython in /var/lang
+        [ -x "$pyenv_root/versions/$version/bin/python3" ] || { echo "no CPython $version in $pyenv_root" >&2; exit 2; }
+        py=(--bind="$pyenv_root/versions/$version:/var/lang" --env PY=/var/lang/bin/python3
+            --env LD_LIBRARY_PATH=/var/lang/lib:/opt/lib)
+        handlers=$handlers_other
+    fi
     [ -d "$opt" ] || { echo "$opt missing: run make layer layer-tree" >&2; exit 2; }
-    echo "== lambda $arch $mode"
+    echo "== lambda $combo"
     t0=$(date +%s)
     if "$root/tests/sandbox.sh" --root="$rfs" --ro --uid=993 --devshm=none \
         --bind="$opt:/opt" --bind="$here/task:/var/task" --bind="$here/bootstrap.py:/var/runtime/bootstrap.py" \
-        "${envs[@]}" -- /bin/bash "$here/scenario.sh" $handlers; then
-        echo "== lambda $arch $mode: ok ($(( $(date +%s) - t0 )) s)"
+        "${envs[@]}" "${py[@]+"${py[@]}"}" -- /bin/bash "$here/scenario.sh" $handlers; then
+        echo "== lambda $combo: ok ($(( $(date +%s) - t0 )) s)"
     else
-        echo "== lambda $arch $mode: FAILED" >&2
+        echo "== lambda $combo: FAILED" >&2
         failed=$((failed + 1))
     fi
 done

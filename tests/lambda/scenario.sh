@@ -31,7 +31,7 @@ objects() { ls -A "$store" 2>/dev/null | grep -v '^\.tracker\.' || true; }
 expect() {
     case $1 in
         pool) echo 332833500 ;; pool_spawn|executor) echo 328350 ;; queue) echo 42 ;;
-        value) echo 1000 ;; shm_numpy) echo 3000000.0 ;; *) fail "no expected result for $1" ;;
+        value) echo 1000 ;; shm_numpy) echo 3000000.0 ;; shm_bytes) echo 7000 ;; *) fail "no expected result for $1" ;;
     esac
 }
 
@@ -49,6 +49,7 @@ done
 rm -f /tmp/hang-ready
 setsid "$0" --runtime handlers.hang 1 >/tmp/hang.log 2>&1 &
 pg=$!
+disown   # no "Killed" notice from bash: the kill is the point
 i=0
 until [ -e /tmp/hang-ready ]; do
     i=$((i + 1))

@@ -31,6 +31,12 @@ def _fill(name, shape):
     shm.close()
 
 
+def _poke(name):
+    shm = shared_memory.SharedMemory(name=name)
+    shm.buf[:1000] = b"\x07" * 1000
+    shm.close()
+
+
 def pool(event, context):
     with multiprocessing.Pool(2) as p:
         return sum(p.map(_square, range(1000)))
@@ -79,6 +85,18 @@ def shm_numpy(event, context):
         total = float(a.sum())
         del a
         return total
+    finally:
+        shm.close()
+        shm.unlink()
+
+
+def shm_bytes(event, context):
+    shm = shared_memory.SharedMemory(create=True, size=1 << 20)
+    try:
+        p = multiprocessing.Process(target=_poke, args=(shm.name,))
+        p.start()
+        p.join()
+        return sum(shm.buf[:1000])
     finally:
         shm.close()
         shm.unlink()
