@@ -111,17 +111,6 @@ class _InheritTrackerMixin(object):
 class _StoreContextMixin(object):
     """The factory methods that must change; the rest is multiprocessing's BaseContext."""
 
-    def get_start_method(self, allow_none=False):
-        """The start method proper: 'fork', 'spawn' or 'forkserver'.
-
-        CPython asks a context this to learn how its processes start, and compares the answer
-        with the plain names: ProcessPoolExecutor starts workers on demand (fork while its
-        threads run) unless it hears 'fork', and 3.14 refuses max_tasks_per_child only then;
-        3.12+'s SemLock refuses pickling a fork context's lock. The registered name
-        ('shm_redirect_fork', ...) stays in _name: the default context reports that one,
-        so a spawn child's preparation data names our context."""
-        return self._name[len(PREFIX):]
-
     def Lock(self):
         '''Returns a non-recursive lock object'''
         from .synchronize import Lock
@@ -195,6 +184,23 @@ class _StoreContextMixin(object):
         return SharedMemoryManager(*args, **kwargs)
 
 
+class _PlainStartMethod(object):
+    """For our three concrete contexts (not mixed into DefaultContext, which answers from its
+    actual context)."""
+
+    def get_start_method(self, allow_none=False):
+        """The start method proper: 'fork', 'spawn' or 'forkserver'.
+
+        CPython asks a context this to learn how its processes start, and compares the answer
+        with the plain names: ProcessPoolExecutor starts workers on demand (fork while its
+        threads run) unless it hears 'fork', and 3.14 refuses max_tasks_per_child only then;
+        3.12+'s SemLock refuses pickling a fork context's lock. The registered name
+        ('shm_redirect_fork', ...) stays in _name: the default context reports that one,
+        so a spawn child's preparation data names our context."""
+        name = str(self._name)
+        return name[len(PREFIX):] if name.startswith(PREFIX) else name
+
+
 if sys.platform != "win32":
 
     class StoreSpawnProcess(_InheritTrackerMixin, _mpctx.SpawnProcess):
@@ -203,14 +209,14 @@ if sys.platform != "win32":
     class StoreForkServerProcess(_InheritTrackerMixin, _mpctx.ForkServerProcess):
         pass
 
-    class StoreForkContext(_StoreContextMixin, _mpctx.ForkContext):
+    class StoreForkContext(_PlainStartMethod, _StoreContextMixin, _mpctx.ForkContext):
         _name = _MethodName(PREFIX + "fork")
 
-    class StoreSpawnContext(_StoreContextMixin, _mpctx.SpawnContext):
+    class StoreSpawnContext(_PlainStartMethod, _StoreContextMixin, _mpctx.SpawnContext):
         _name = _MethodName(PREFIX + "spawn")
         Process = StoreSpawnProcess
 
-    class StoreForkServerContext(_StoreContextMixin, _mpctx.ForkServerContext):
+    class StoreForkServerContext(_PlainStartMethod, _StoreContextMixin, _mpctx.ForkServerContext):
         _name = _MethodName(PREFIX + "forkserver")
         Process = StoreForkServerProcess
 
