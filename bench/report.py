@@ -132,15 +132,20 @@ def startup_rows(st):
         tgt = ("ratio", 1.05) if prog == "/bin/true" else None
         out.append(("`%s`, LD_PRELOAD set vs not (µs, %d runs)" % (prog, len(d["native"])),
                     stats(d["native"]), stats(d["preload"]), "µs", tgt))
+    def inproc(half, name):   # the hook alone, timed inside the interpreter
+        xs = st["hook"][half]["inproc"].get(name)
+        return "; hook alone %.0f µs in-process" % statistics.median(xs) if xs else ""
+
     w = st["hook"]["native"]["wall"]
-    out.append(("`python3 -c pass`, hook installed, /dev/shm works (ms)", stats(w["no hook"]),
-                stats(w["hook, /dev/shm works"]), "ms", ("delta_ms", 1.0)))
+    name = "hook, /dev/shm works"
+    out.append(("`python3 -c pass`, hook installed, /dev/shm works (ms%s)" % inproc("native", name),
+                stats(w["no hook"]), stats(w[name]), "ms", ("delta_ms", 1.0)))
     w = st["hook"]["none"]["wall"]
     ref = stats(w["off (reference: nothing works)"])
     for name in ("patch (ctypes, in-process)", "preload (re-exec)", "child: already preloaded",
                  "LD_PRELOAD, no hook"):
-        out.append(("`python3 -c pass`, no /dev/shm: %s vs SHM_REDIRECT=off (ms)" % name,
-                    ref, stats(w[name]), "ms", None))
+        out.append(("`python3 -c pass`, no /dev/shm: %s vs SHM_REDIRECT=off (ms%s)"
+                    % (name, inproc("none", name)), ref, stats(w[name]), "ms", None))
     return out
 
 
