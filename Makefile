@@ -9,7 +9,7 @@ SHIM_CFLAGS = $(WARN) -O2 -g -fPIC -fvisibility=hidden
 # Every program pays for loading the preload, and on this kind of VM each extra mapping or
 # syscall of the loader costs ~10 us of a ~800 us /bin/true. Two loadable segments instead of
 # four (noseparate-code) and no RELRO mprotect (with lazy binding RELRO only guards .got, which
-# holds nothing here) bring the cost from 1.08x to under 1.05x; see bench/startup.py.
+# holds nothing here) bring the cost from 1.08x to under 1.05x; see bench/startup.py (make bench).
 SHIM_LDFLAGS = -shared -Wl,--version-script=shim/exports.map -Wl,-O1 -Wl,--as-needed \
 	-Wl,-z,noseparate-code -Wl,-z,norelro
 SAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -44,7 +44,7 @@ deps:
 	@tests/install-deps.sh
 
 # Shipping (issue 4): old glibc, arm64, the static Go helper, Lambda layers; one file each.
-include mk/arm64.mk mk/oldglibc.mk mk/gocore-bin.mk mk/layer.mk
+include mk/arm64.mk mk/oldglibc.mk mk/gocore-bin.mk mk/layer.mk mk/bench.mk
 
 # Everything, in order of speed: a red fast test stops the run before the slow suites.
 test: deps lib test-go test-c test-c-asan test-glibc-versions test-sandbox-smoke test-fork-stress \
@@ -83,10 +83,8 @@ demo: deps lib
 	@echo "== the same sandbox with LD_PRELOAD=$(abspath $(LIB)):"
 	@tests/sandbox.sh --devshm=none --ro --uid=65534 --preload -- $(PYTHON) examples/pool_demo.py
 
-bench: lib
-	$(PYTHON) bench/startup.py
-	$(PYTHON) bench/activation.py
-	$(PYTHON) bench/locks.py
+# Benchmarks side by side with native /dev/shm (mk/bench.mk): table, chart, JSON in bench/results.
+bench: bench-all
 
 clean:
 	rm -rf $(BUILD)
@@ -132,7 +130,7 @@ test-py: lib
 	$(PYTHON) -m pytest -q -rs tests/python
 
 # ---- Activation at interpreter start (pybind/shm_redirect/_activate.py; need root) ----
-.PHONY: test-activate test-cpython-activation bench-activation
+.PHONY: test-activate test-cpython-activation
 
 # patch/preload/auto x sitecustomize/.pth hooks, every primitive x fork/spawn/forkserver in the
 # no-/dev/shm sandbox without LD_PRELOAD; native fast path, off, error handling. ~30 s.
@@ -145,9 +143,6 @@ test-activate: lib
 test-cpython-activation: lib
 	CPYTHON_ACTIVATION="patch preload" tests/cpython_suite.sh
 
-bench-activation: lib
-	$(PYTHON) bench/activation.py
-	$(PYTHON) bench/locks.py
 
 # ---- The resource tracker (pybind/shm_redirect/resource_tracker.py; needs root) ----
 .PHONY: test-tracker

@@ -11,6 +11,7 @@ Times come from time.perf_counter_ns (CLOCK_MONOTONIC: comparable across process
 can report when it finished). Each metric is one number per run: the median of a few inner
 repetitions; run.py takes medians and spreads over rounds.
 """
+import itertools
 import json
 import os
 import statistics
@@ -23,7 +24,9 @@ METHODS = ("fork", "spawn", "forkserver")
 
 # Sizes: full runs are chosen so that one (config, group) run takes about a second; --quick only
 # checks that everything works (results are then noise).
-N = dict(lock=200_000, lock_reps=7, create=300, shm=100, contend=20_000, queue=2_000,
+# contend: at ~55 ns per uncontended pair, 20,000 pairs (1 ms) often finished before the other
+# process was even running (bimodal runs, bench/results/NOTES.md); 200,000 pairs overlap.
+N = dict(lock=200_000, lock_reps=7, create=300, shm=100, contend=200_000, queue=2_000,
          value=10_000, pool_tasks=20_000, handoff_mib=100, handoff_reps=3)
 if QUICK:
     N.update(lock=50_000, lock_reps=3, create=50, shm=50, contend=2_000, queue=200, value=1_000,
@@ -81,7 +84,9 @@ def micro():
         lock = ctx.Lock()
 
         def acq_rel(n, a=lock.acquire, r=lock.release):
-            for _ in range(n):
+            # repeat(), not range(): range allocates an int per turn, and pymalloc's cost then
+            # depends on the heap's state (measured: +16 instructions per turn in patch mode)
+            for _ in itertools.repeat(None, n):
                 a()
                 r()
         acq_rel(10_000)   # warm up (first-touch of the sem_t page, the branch predictors)
@@ -113,7 +118,7 @@ def micro():
 # ------------------------------------------------------------------ two processes
 def _lock_loop(lock, n):
     a, r = lock.acquire, lock.release
-    for _ in range(n):
+    for _ in itertools.repeat(None, n):   # no int allocated per turn (see micro)
         a()
         r()
 

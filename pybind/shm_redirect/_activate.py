@@ -16,7 +16,7 @@ SHM_REDIRECT = auto (default) | off | patch | preload   (anything else: one warn
    ...), and a process killed mid-probe leaves no file behind. It costs ~12 us
    (the first activate() as a whole ~90 us);
    probing through `_multiprocessing.SemLock`/`_posixshmem` instead would cost 0.5-2 ms just to
-   dlopen those two extension modules, over the 1 ms budget (measured: bench/activation.py).
+   dlopen those two extension modules, over the 1 ms budget (measured: bench/startup.py, make bench).
    If it works: nothing.
 4. Otherwise redirect:
    - preload: re-exec the interpreter once with the library prepended to LD_PRELOAD
@@ -40,7 +40,7 @@ SHM_REDIRECT = auto (default) | off | patch | preload   (anything else: one warn
      two extension modules); a preloaded child pays +0.26 ms for the hook. Re-exec is paid only
      where /dev/shm is broken (Lambda), once per process-tree root: correctness over ~5 ms.
      Natively the whole hook (importing the package and this module, the probe) costs ~0.4 ms.
-     Numbers: bench/activation.py (Debian 3.11.2, 2-core VM, medians of 40 interleaved runs).
+     Numbers: bench/startup.py via `make bench` (Debian 3.11.2, 2-core VM, interleaved runs).
 """
 import os
 import sys
