@@ -12,6 +12,15 @@ import (
 	"testing"
 )
 
+// needsRoot skips t unless it runs as root: its fixtures give files to another uid, which only
+// root can. tests/go_tests.sh runs the tests it skipped again, as root, in the same sandbox.
+func needsRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: its fixtures give files to another uid")
+	}
+}
+
 // newStore opens a fresh store in a temporary directory and checks, when
 // the test ends, that the test left it empty.
 func newStore(t *testing.T) *Store {

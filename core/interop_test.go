@@ -71,7 +71,7 @@ func buildSemC(t *testing.T) string {
 	t.Helper()
 	cc, err := exec.LookPath("cc")
 	if err != nil {
-		t.Skip("no C compiler")
+		t.Fatal("no C compiler (cc): tests/install-deps.sh installs gcc")
 	}
 	dir := t.TempDir()
 	src, bin := filepath.Join(dir, "sem.c"), filepath.Join(dir, "sem")

@@ -84,6 +84,7 @@ func TestSegment(t *testing.T) {
 }
 
 func TestSegmentBadFiles(t *testing.T) {
+	needsRoot(t)
 	s := newStore(t)
 	at := func(n string) string { return filepath.Join(s.Dir(), n) }
 	must := func(err error) {

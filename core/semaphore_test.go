@@ -132,6 +132,7 @@ func TestSemaphoreExclusive(t *testing.T) {
 // Whatever sits at a semaphore's name that is not a valid image is refused
 // without ever being mapped, with or without create.
 func TestSemaphoreBadFiles(t *testing.T) {
+	needsRoot(t)
 	s := newStore(t)
 	at := func(n string) string { return filepath.Join(s.Dir(), SemPrefix+n) }
 	bad := semImage(0)

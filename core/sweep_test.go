@@ -22,6 +22,7 @@ func names(objs []Object) []string {
 }
 
 func TestSweep(t *testing.T) {
+	needsRoot(t)
 	s := newStore(t)
 	at := func(n string) string { return filepath.Join(s.Dir(), n) }
 	mk := func(n string) {

@@ -14,12 +14,14 @@ set -euo pipefail
 #   python3-pybindgen        gopy's generated build.py imports pybindgen (the wheel's Go core extension)
 #   binutils                 objdump -T: the wheel's manylinux tag (newest GLIBC_ symbol); nm -D in tests
 #   util-linux               unshare, setpriv, mount, findmnt (tests/sandbox.sh)
+#   tini                     tini-static: PID 1 of the sandbox's PID namespace (tests/sandbox.sh)
+#   e2fsprogs                mkfs.ext4: the sandbox's disk-backed /tmp, as Lambda's (tests/sandbox.sh)
 #   gcc libc6-dev make       build the preload and tests/fork_stress.c
 #   coreutils findutils      env, mktemp, timeout, find (sandbox/runners; essential, listed for completeness)
 #   gcc-aarch64-linux-gnu libc6-dev-arm64-cross   the arm64 preload (mk/arm64.mk)
 #   qemu-user-static binfmt-support arch-test     run arm64 tests and the arm64 root (tests/arm64, tests/lambda)
 #   mmdebstrap               the Debian roots the old-glibc, arm64 and Lambda tests run in (tests/rootfs.sh)
-PKGS=(libpython3.11-testsuite python3-pytest python3-numpy python3-dev util-linux
+PKGS=(libpython3.11-testsuite python3-pytest python3-numpy python3-dev util-linux tini e2fsprogs
       gcc libc6-dev make coreutils findutils
       python3-setuptools python3-wheel python3-pip python3-venv python3-pybindgen binutils
       gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static binfmt-support arch-test mmdebstrap)

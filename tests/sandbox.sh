@@ -3,20 +3,29 @@
 #
 #   tests/sandbox.sh [options] -- CMD ARGS...
 #
-# The command runs in a private mount namespace where /dev is a fresh tmpfs holding only
-# null zero full random urandom tty, fd/stdin/stdout/stderr links and a private ptmx/pts,
-# and — by default — no /dev/shm at all, as on AWS Lambda. Nothing leaks to the host: every
-# mount lives and dies with the namespace.
+# The command runs in a private mount namespace and a PID namespace of its own (PIDs start at 1
+# and are reused; tini is PID 1 and reaps orphans; the whole tree is killed when the sandbox ends,
+# as Lambda kills a timed-out invocation). /dev is a fresh read-only ramfs — not a tmpfs, so no
+# glibc can mistake it for a shm file system — holding only null zero full random urandom tty,
+# fd/stdin/stdout/stderr links and a private ptmx/pts, and by default no /dev/shm at all, as on
+# AWS Lambda. CMD runs with Lambda's limits (1,024 open files, 1,024 processes of its uid) and, by
+# default, as the non-root uid 993. Nothing leaks to the host: every mount lives and dies with
+# the namespace.
 #
 # Options:
 #   --devshm=none     no /dev/shm (default; what Lambda has)
 #   --devshm=ro       a tmpfs mounted read-only at /dev/shm            (shm_open -> EROFS)
-#   --devshm=noperm   a root-owned 0755 tmpfs at /dev/shm; implies a non-root uid
-#                     (nobody, 65534) unless --uid gives one            (shm_open -> EACCES)
+#   --devshm=noperm   a root-owned 0755 tmpfs at /dev/shm; needs a non-root uid (EACCES)
 #   --devshm=native   a fresh writable 1777 tmpfs at /dev/shm: the baseline to compare with
-#   --ro              remount / read-only, with a fresh 1777 tmpfs at /tmp (Lambda's /tmp);
-#                     the project dir and the cwd stay reachable even if they live under /tmp
-#   --uid=N           run CMD as uid/gid N, no supplementary groups (HOME=/tmp)
+#   --ro              remount / read-only, with a fresh /tmp: by default Lambda's, a loop-mounted
+#                     ext4 of 512 MiB on disk; the project dir and the cwd stay reachable even if
+#                     they live under /tmp
+#   --tmp=ext4|tmpfs  the fresh /tmp of --ro: ext4 (default, Lambda's) or an unlimited tmpfs
+#                     (only for a test that is about a memory-backed /tmp)
+#   --tmp-size=SIZE   size of the ext4 /tmp (default 512M, Lambda's default ephemeral storage)
+#   --uid=N           run CMD as uid/gid N, no supplementary groups (HOME=/tmp); default 993
+#   --as-root         run CMD as root (only for a test that is about root)
+#   --limits=host     keep the host's rlimits instead of Lambda's nofile/nproc 1024
 #   --env K=V         set K=V for CMD (repeatable)
 #   --preload         LD_PRELOAD=<project>/build/libshm_redirect.so for CMD (must exist)
 #   --preload=PATH    LD_PRELOAD=PATH instead (e.g. an aarch64 build for an arm64 --root)
@@ -27,9 +36,9 @@
 #                     or CPU); DIR gets its own /proc, and the project at the same path.
 #                     /dev, /dev/shm, --ro and --bind then all apply inside DIR.
 # Exit status: CMD's (127/126 if it cannot be run, 2 for a usage error, 3 if the sandbox
-# cannot be set up).
+# cannot be set up; 128+N if CMD was killed by signal N).
 #
-# 'Lambda' shape: --ro --uid=993 (or nobody) [--devshm=none].
+# 'Lambda' shape: --ro [--devshm=none] (uid 993, ext4 /tmp, limits and PID namespace are defaults).
 set -euo pipefail
 
 ORIG_ARGS=("$@")
@@ -42,7 +51,7 @@ fatal() { echo "sandbox.sh: setup failed: $*" >&2; exit 3; }
 usage() { sed -n '2,/^set -euo/p' "$SELF" | sed -e '$d' -e 's/^# \{0,1\}//' >&2; exit 2; }
 
 # ---------------------------------------------------------------- options (both stages)
-devshm=none ro=0 uid= preload=0 root=
+devshm=none ro=0 uid=993 preload=0 root= tmpfs=ext4 tmpsize=512M limits=lambda
 envs=() binds=()
 inner=0
 while [ $# -gt 0 ]; do
@@ -50,6 +59,10 @@ while [ $# -gt 0 ]; do
         --devshm=*)  devshm=${1#*=} ;;
         --ro)        ro=1 ;;
         --uid=*)     uid=${1#*=} ;;
+        --as-root)   uid=0 ;;
+        --tmp=*)     tmpfs=${1#*=} ;;
+        --tmp-size=*) tmpsize=${1#*=} ;;
+        --limits=*)  limits=${1#*=} ;;
         --env)       [ $# -ge 2 ] || die "--env needs K=V"; envs+=("$2"); shift ;;
         --env=*)     envs+=("${1#*=}") ;;
         --preload)   preload=1 ;;
@@ -65,61 +78,70 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || die "no command given (tests/sandbox.sh [options] -- CMD ARGS...)"
 case $devshm in none|ro|noperm|native) ;; *) die "--devshm must be none|ro|noperm|native" ;; esac
+case $tmpfs in ext4|tmpfs) ;; *) die "--tmp must be ext4|tmpfs" ;; esac
+case $limits in lambda|host) ;; *) die "--limits must be lambda|host" ;; esac
+[[ $tmpsize =~ ^[0-9]+[KMG]?$ ]] || die "--tmp-size wants a size such as 512M, got '$tmpsize'"
 for e in "${envs[@]+"${envs[@]}"}"; do
     [[ $e == [A-Za-z_]*=* ]] || die "--env wants K=V, got '$e'"
 done
-if [ -n "$uid" ]; then
-    # Accept a user name too (e.g. nobody), but run with the numeric id.
-    if ! [[ $uid =~ ^[0-9]+$ ]]; then
-        uid=$(id -u -- "$uid" 2>/dev/null) || die "unknown user '$uid'"
-    fi
+# Accept a user name too (e.g. nobody), but run with the numeric id.
+if ! [[ $uid =~ ^[0-9]+$ ]]; then
+    uid=$(id -u -- "$uid" 2>/dev/null) || die "unknown user '$uid'"
 fi
-if [ "$devshm" = noperm ]; then
-    # A root-owned 0755 directory only refuses a non-root writer.
-    [ -n "$uid" ] || uid=65534
-    [ "$uid" != 0 ] || die "--devshm=noperm is meaningless as root (uid 0)"
-fi
+# A root-owned 0755 directory only refuses a non-root writer.
+[ "$devshm" != noperm ] || [ "$uid" != 0 ] || die "--devshm=noperm is meaningless as root (uid 0)"
 [ "$preload" = 0 ] || [ -r "$LIB" ] || die "--preload: $LIB not found (run 'make lib')"
 [ -z "$root" ] || [ -x "$root/usr/bin/env" ] || die "--root: $root is not a root file system"
 
 # ---------------------------------------------------------------- stage 1: enter namespace
 if [ "$inner" = 0 ]; then
     [ "$(id -u)" = 0 ] || die "must be run as root (it mounts in a private mount namespace)"
-    command -v unshare >/dev/null && command -v setpriv >/dev/null \
-        || die "needs unshare and setpriv (util-linux): run tests/install-deps.sh"
-    # unshare without --fork execs us in place, so signals and the exit status are CMD's.
-    exec unshare -m --propagation private -- "$SELF" --inner "${ORIG_ARGS[@]}"
+    for t in unshare setpriv tini-static mkfs.ext4; do
+        command -v "$t" >/dev/null || die "needs $t (util-linux, tini, e2fsprogs): run tests/install-deps.sh"
+    done
+    # --fork: our child is PID 1 of the new PID namespace; unshare waits for it and exits with
+    # its status (re-raising a fatal signal). --kill-child: if unshare itself is killed (a
+    # timeout), PID 1 dies with it and the kernel kills everything else in the namespace.
+    exec unshare --mount --pid --fork --kill-child --propagation private -- "$SELF" --inner "${ORIG_ARGS[@]}"
 fi
 
 # ---------------------------------------------------------------- stage 2: inside
 cwd=$PWD
 R=$root   # every mount below happens under $R: "" is the host's own tree
 
-# 0. With --root: DIR becomes a mount of its own (so that --ro can remount it), with a /proc
-#    and the project (the preload, the tests) at the same path.
+# 0. With --root: DIR becomes a mount of its own (so that --ro can remount it), with the
+#    project (the preload, the tests) at the same path. Either way /proc is this PID
+#    namespace's, so that PIDs (and the start times beside them) are the sandbox's own.
 if [ -n "$R" ]; then
     mount --bind "$R" "$R" || fatal "bind $R"
     mkdir -p "$R/proc" "$R/tmp" "$R$PROJECT"
-    mount -t proc -o nosuid,nodev,noexec proc "$R/proc" || fatal "proc in $R"
     mount --bind "$PROJECT" "$R$PROJECT" || fatal "bind the project into $R"
 fi
-# --bind=SRC:DST mounts; plain --bind=PATH only matters for --ro on the host (step 3).
-keeps=()
-for b in "${binds[@]+"${binds[@]}"}"; do
-    case $b in
-        *:*) src=${b%%:*} dst=${b#*:}
-             [ -e "$src" ] || fatal "--bind: $src does not exist"
-             if [ -d "$src" ]; then mkdir -p "$R$dst"; else mkdir -p "$(dirname "$R$dst")"; : >> "$R$dst"; fi
-             mount --bind "$src" "$R$dst" || fatal "bind $src at $dst" ;;
-        *)   keeps+=("$b") ;;
-    esac
-done
-
+mount -t proc -o nosuid,nodev,noexec proc "$R/proc" || fatal "proc in ${R:-/}"
 # 1. A fresh /dev. Build it on a tmpfs at a scratch mount point first (the host's device
 #    nodes are still visible there to bind from), then move it over /dev. The scratch dir is
 #    on the host's /tmp but only ever holds the mount in this namespace; it is removed at once.
 stage=$(mktemp -d /tmp/.sandbox-dev.XXXXXX) || fatal "mktemp"
-mount -t tmpfs -o mode=0755,nosuid,noexec,size=1m sandbox-dev "$stage" || fatal "tmpfs for /dev"
+mount -t ramfs -o mode=0755,nosuid,noexec sandbox-dev "$stage" || fatal "ramfs for /dev"
+# The ext4 /tmp of --ro is made now, parked on the new /dev and moved to /tmp in step 3:
+# mount -o loop needs the host's /dev/loop-control, which the new /dev does not have. The image
+# lives on the host's disk (/var/tmp), as Lambda's /tmp is disk-backed; it is unlinked at once,
+# so it is freed when the namespace (and with it the mount and its auto-clearing loop device)
+# goes away.
+if [ "$ro" = 1 ] && [ "$tmpfs" = ext4 ]; then
+    # The image is opened through a bind mount of its own: a file held open for writing through
+    # the / mount would make the read-only remount of / in step 3 fail with EBUSY. The bind is
+    # detached at once (the loop device keeps it alive, invisible).
+    mkdir "$stage/.img" "$stage/.tmp" && mount --bind /var/tmp "$stage/.img" || fatal "bind /var/tmp"
+    img=$(mktemp "$stage/.img/.sandbox-tmp.XXXXXX") || fatal "mktemp for the /tmp image"
+    { truncate -s "$tmpsize" "$img" &&
+      mkfs.ext4 -q -F -m 0 -E lazy_itable_init=1,lazy_journal_init=1,nodiscard "$img" >/dev/null 2>&1 &&
+      mount -o loop,nosuid,nodev "$img" "$stage/.tmp"; } \
+        || { rm -f "$img"; fatal "ext4 /tmp of $tmpsize from $img"; }
+    rm -f "$img"
+    umount -l "$stage/.img" && rmdir "$stage/.img" "$stage/.tmp/lost+found" || fatal "detach the image"
+    chmod 1777 "$stage/.tmp"
+fi
 for d in null zero full random urandom tty; do
     [ -e "/dev/$d" ] || continue   # a minimal container may lack /dev/tty: then so do we
     : > "$stage/$d"
@@ -166,7 +188,12 @@ if [ "$ro" = 1 ]; then
     done
     # A bind remount changes only this mount's flag, in this namespace: the host is untouched.
     mount -o remount,ro,bind "$R/" || fatal "remount / read-only"
-    mount -t tmpfs -o mode=1777,nosuid,nodev sandbox-tmp "$R/tmp" || fatal "tmpfs on /tmp"
+    if [ "$tmpfs" = ext4 ]; then
+        mount -n --move "$R/dev/.tmp" "$R/tmp" || fatal "move the ext4 /tmp in place"
+        rmdir "$R/dev/.tmp"
+    else
+        mount -t tmpfs -o mode=1777,nosuid,nodev sandbox-tmp "$R/tmp" || fatal "tmpfs on /tmp"
+    fi
     i=0
     for p in "${keep[@]+"${keep[@]}"}"; do
         mkdir -p "$R$p"; mount -n --move "$R/dev/.keep/$i" "$R$p" || fatal "restore $p"; i=$((i+1))
@@ -190,9 +217,12 @@ if [ -n "${TMPDIR:-}" ] && [ ! -d "$R$TMPDIR" ]; then
     echo "sandbox.sh: note: TMPDIR=$TMPDIR does not exist in the sandbox; unset" >&2
     unset TMPDIR
 fi
+if [ "$limits" = lambda ]; then
+    ulimit -n 1024 && ulimit -u 1024 || fatal "rlimits nofile/nproc 1024"
+fi
 setenv=()
 drop=()
-if [ -n "$uid" ] && [ "$uid" != 0 ]; then
+if [ "$uid" != 0 ]; then
     drop=(setpriv --reuid="$uid" --regid="$uid" --clear-groups --inh-caps=-all --)
     setenv+=(HOME=/tmp)
     # A cwd the new uid cannot enter would break CMD in a confusing way: fall back to /tmp.
@@ -201,6 +231,10 @@ fi
 [ "$preload" = 0 ] || setenv+=("LD_PRELOAD=$LIB")
 setenv+=("${envs[@]+"${envs[@]}"}")
 
-[ -n "$R" ] || exec "${drop[@]+"${drop[@]}"}" env "${setenv[@]+"${setenv[@]}"}" "$@"
+# tini is PID 1 (from the host, before any chroot): it forwards signals to CMD, reaps the
+# orphans a PID 1 inherits, and exits with CMD's status. CMD itself is never PID 1, whose
+# default signal dispositions are "ignore".
+tini=(tini-static -s --)
+[ -n "$R" ] || exec "${tini[@]}" "${drop[@]+"${drop[@]}"}" env "${setenv[@]+"${setenv[@]}"}" "$@"
 # chroot starts in DIR's /: env -C returns to the working directory chosen above.
-exec chroot "$R" "${drop[@]+"${drop[@]}"}" env -C "$cwd" "${setenv[@]+"${setenv[@]}"}" "$@"
+exec "${tini[@]}" chroot "$R" "${drop[@]+"${drop[@]}"}" env -C "$cwd" "${setenv[@]+"${setenv[@]}"}" "$@"

@@ -59,48 +59,63 @@ results_ok() {
     else ok; fi
 }
 
-echo "== C: shim/tests ($(basename "$B")/test_shim, linked against the arm64 library), as root"
+echo "== C: shim/tests ($(basename "$B")/test_shim, linked against the arm64 library), uid 993; root-only tests as root"
 for shm in none native; do
-    run "c-devshm-$shm" --ro --devshm=$shm -- /bin/sh -c 'echo "machine: $(uname -m)"; exec "$0"' "$B/test_shim"
-    log=$LOGS/c-devshm-$shm.log
-    grep -q '^machine: aarch64$' "$log" || bad "c-devshm-$shm: not running as aarch64"
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" || echo "0 passed, 1 failed")
-    read -r p _ f _ <<<"$line"
-    ok "$p"; failed=$((failed + f))
-    grep -E '^FAIL' "$log" | sed "s/^/  FAIL c-devshm-$shm: /"
-    [ "$(cat "$LOGS/c-devshm-$shm.rc")" = 0 ] || [ "$f" -gt 0 ] || bad "c-devshm-$shm: exit status $(cat "$LOGS/c-devshm-$shm.rc")"
-    echo "   $line"
+    for who in user root; do
+        name=c-devshm-$shm-$who
+        if [ "$who" = user ]; then opts=(); args=(); else opts=(--as-root); args=(--needs-root); fi
+        run "$name" --ro --devshm=$shm "${opts[@]+"${opts[@]}"}" -- \
+            /bin/sh -c 'echo "machine: $(uname -m)"; exec "$@"' sh "$B/test_shim" "${args[@]+"${args[@]}"}"
+        log=$LOGS/$name.log
+        grep -q '^machine: aarch64$' "$log" || bad "$name: not running as aarch64"
+        line=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$log" || echo "0 passed, 1 failed, 0 skipped")
+        read -r p _ f _ s _ <<<"$line"
+        ok "$p"; failed=$((failed + f))
+        [ "$p" -gt 0 ] || bad "$name: no test ran"
+        grep -E '^FAIL' "$log" | sed "s/^/  FAIL $name: /"
+        [ "$(cat "$LOGS/$name.rc")" = 0 ] || [ "$f" -gt 0 ] || bad "$name: exit status $(cat "$LOGS/$name.rc")"
+        echo "   $line"
+    done
 done
 
-echo "== Go: GOARCH=arm64 CGO_ENABLED=0 test binaries, as root, no /dev/shm, writable /"
-# As test-go's sandbox run: no --ro (pybind's TestResolveDirTakesTheCallersEnvironment leaves
-# TMPDIR=/var/tmp set for the later tests, whose t.TempDir() then needs a writable /var/tmp; and
-# tests/sandbox.sh makes --bind mounts read-only under --ro). A fresh on-disk TMPDIR per binary
-# (core's TestResolveDir needs one that is not a tmpfs); it and the root's /tmp, /var/tmp are
-# checked for leftovers.
-fake=$LOGS/fakebin.log; : > "$fake"
+echo "== Go: GOARCH=arm64 CGO_ENABLED=0 test binaries, uid 993, no /dev/shm, read-only /"
+# As tests/go_tests.sh in the sandbox: every skip judged; only "needs root" ones may skip, and
+# they run again as root. A fresh on-disk TMPDIR per binary (core's TestResolveDir needs one
+# that is not a tmpfs); it and the root's /tmp, /var/tmp are checked for leftovers.
+fake=$LOGS/fakebin.log; : > "$fake"; chmod 666 "$fake"
 tmp_before=$(ls -A "$R/tmp" "$R/var/tmp")
-for bin in "$B"/*.test; do
-    name=$(basename "$bin" .test)
-    pkg=${name//_//}
-    gotmp=$B/go-tmp/$name
+go_run() {   # go_run NAME BINARY PKG [--as-root] [TEST FLAGS]: one run, judged
+    local name=$1 bin=$2 pkg=$3 opts=() np nf ns bad_skips rc
+    shift 3
+    [ "${1:-}" != --as-root ] || { opts=(--as-root); shift; }
+    local gotmp=$B/go-tmp/$name
     rm -rf "$gotmp"; mkdir -p "$gotmp"; chmod 1777 "$gotmp"
-    (cd "$PROJECT/$pkg" && run "go-$name" --devshm=none \
+    (cd "$PROJECT/$pkg" && run "$name" --ro --devshm=none "${opts[@]+"${opts[@]}"}" \
         --env TMPDIR="$gotmp" --env PATH="$PROJECT/tests/arm64/fakebin:/usr/local/bin:/usr/bin:/bin" \
         --env SHMR_ARM64_PREBUILT="$B/prebuilt" --env SHMR_ARM64_LIB="$LIB" --env SHMR_ARM64_FAKELOG="$fake" \
         --env SHMR_PYTHON="$PY" \
-        -- "$bin" -test.v -test.count=1 -test.timeout=5m)
-    log=$LOGS/go-$name.log
-    np=$(grep -c '^--- PASS' "$log"); nf=$(grep -c '^--- FAIL' "$log"); ns=$(grep -c '^--- SKIP' "$log")
-    ok "$np"; failed=$((failed + nf + ns))
-    grep -E '^--- (FAIL|SKIP)' -A3 "$log" | sed "s/^/  FAIL go-$name: /"
-    grep -E '^    --- (FAIL|SKIP)' "$log" | sed "s/^/  FAIL go-$name (subtest): /"
-    rc=$(cat "$LOGS/go-$name.rc")
-    { [ "$rc" = 0 ] && grep -q '^PASS$' "$log"; } || bad "go-$name: exit status $rc"
-    [ "$np" -gt 0 ] || bad "go-$name: no tests ran"
+        -- "$bin" -test.v -test.count=1 -test.timeout=5m "$@")
+    log=$LOGS/$name.log
+    np=$(grep -cE '^ *--- PASS' "$log"); nf=$(grep -cE '^ *--- FAIL' "$log"); ns=$(grep -cE '^ *--- SKIP' "$log")
+    # go test -v streams a skip's reason just before its "--- SKIP" line.
+    bad_skips=$(grep -E -B1 '^ *--- SKIP' "$log" | grep -E '_test\.go:[0-9]+: ' | grep -vE '_test\.go:[0-9]+: needs root' || true)
+    ok "$np"; failed=$((failed + nf))
+    [ -z "$bad_skips" ] || bad "$name: skipped other than for root: $bad_skips"
+    [ "${opts[*]-}" != --as-root ] || [ "$ns" -eq 0 ] || bad "$name: skipped as root"
+    grep -E '^ *--- FAIL' -A3 "$log" | sed "s/^/  FAIL $name: /"
+    rc=$(cat "$LOGS/$name.rc")
+    { [ "$rc" = 0 ] && grep -q '^PASS$' "$log"; } || bad "$name: exit status $rc"
+    [ "$np" -gt 0 ] || bad "$name: no tests ran"
     left=$(find "$gotmp" -mindepth 1 ! \( -name shm -type d -empty \))   # an empty store may stay
-    [ -z "$left" ] || bad "go-$name: left behind: $(echo $left | head -c 300)"
+    [ -z "$left" ] || bad "$name: left behind: $(echo $left | head -c 300)"
     echo "   $np passed, $nf failed, $ns skipped"
+}
+for bin in "$B"/*.test; do
+    name=$(basename "$bin" .test)
+    pkg=${name//_//}
+    go_run "go-$name" "$bin" "$pkg"
+    roots=$(grep -oE '^--- SKIP: [A-Za-z0-9_]+' "$LOGS/go-$name.log" | cut -d' ' -f3 | paste -sd'|' || true)
+    [ -z "$roots" ] || go_run "go-$name-root" "$bin" "$pkg" --as-root -test.run="^($roots)\$"
 done
 rm -rf "$B/go-tmp"
 [ "$(ls -A "$R/tmp" "$R/var/tmp")" = "$tmp_before" ] || bad "go: left behind in the root's /tmp or /var/tmp: $(ls -A "$R/tmp" "$R/var/tmp" | xargs)"
