@@ -6,13 +6,14 @@
 #   (b) sandbox:  tests/sandbox.sh --devshm=none --preload  (no /dev/shm, as on Lambda)
 # Both with the same other options: --ro (read-only /, fresh /tmp) and a non-root uid.
 #
-# For each module the numbers of tests run and skipped must be the same in (a) and (b), and
-# neither may have a failure or error. A skipped count that differs would mean the preload
-# made CPython think something is missing; a run count that differs, that a test crashed
-# or was lost.
+# For each module every test id must have the same outcome in (a) and (b) (ok, or skipped for
+# the same reason), with no failure, error, "env changed" or extra leak warning in either, and
+# the store empty afterwards: tests/suite_compare.py. A skip that differs would mean the preload
+# made CPython think something is missing; a missing id, that a test crashed or was lost.
 #
 # Environment knobs: CPYTHON_UID (993), CPYTHON_TIMEOUT (per module, s; 900),
-# CPYTHON_MODULES (the four below), CPYTHON_RUNS ("baseline sandbox"), PYTHON (/usr/bin/python3).
+# CPYTHON_MODULES (the four below), CPYTHON_RUNS ("baseline sandbox"; a baseline is always run
+# first, and only this invocation's logs are compared), PYTHON (/usr/bin/python3).
 # Logs: build/cpython-logs/{baseline,sandbox}.log (full -v output), summary.txt.
 #
 # Activation runs (the Python package instead of LD_PRELOAD): CPYTHON_ACTIVATION="patch preload"
@@ -42,7 +43,7 @@ if [ -n "$ACTIVATION" ]; then
     VENV="$PROJECT/build/activation-venv"
     BASEPY=${PYTHON:-/usr/bin/python3}
     PY="$VENV/bin/python3"
-    RUNS=${CPYTHON_RUNS-"baseline $ACTIVATION"}
+    RUNS=${CPYTHON_RUNS:-"baseline $ACTIVATION"}
 else
     LOGDIR=${CPYTHON_LOGDIR:-"$PROJECT/build/cpython-logs"}
     PY=${PYTHON:-/usr/bin/python3}
@@ -50,7 +51,9 @@ fi
 UID_=${CPYTHON_UID:-993}
 TIMEOUT=${CPYTHON_TIMEOUT:-900}
 MODULES=${CPYTHON_MODULES:-"test_multiprocessing_fork test_multiprocessing_spawn test_multiprocessing_forkserver test_concurrent_futures"}
-[ -n "$ACTIVATION" ] || RUNS=${CPYTHON_RUNS-"baseline sandbox"}   # set but empty: only re-parse the logs
+[ -n "$ACTIVATION" ] || RUNS=${CPYTHON_RUNS:-"baseline sandbox"}
+# Every comparison is against a baseline run of this same invocation: never against old logs.
+RUNS="baseline $(printf '%s\n' $RUNS | grep -vx baseline | xargs)"
 
 if [ -n "$ACTIVATION" ]; then
     # The built wheel, installed offline into a fresh venv of the system python: its
@@ -72,6 +75,7 @@ fi
     || { echo "cpython_suite: CPython's test package missing: run tests/install-deps.sh" >&2; exit 2; }
 [ -r "$PROJECT/build/libshm_redirect.so" ] || { echo "cpython_suite: build the preload first (make lib)" >&2; exit 2; }
 mkdir -p "$LOGDIR"
+rm -f "$LOGDIR"/*.log "$LOGDIR"/*.time "$LOGDIR/summary.txt"
 
 # Common sandbox options: Lambda's shape. Only --devshm and --preload differ between the runs.
 COMMON=(--ro --uid="$UID_")
@@ -123,107 +127,5 @@ for r in $RUNS; do
     esac
 done
 
-PARSE_RUNS=${RUNS:-"baseline ${ACTIVATION:-sandbox}"}
-# Parse the logs and compare. The parser is Python because it is structured text.
-mkdir -p "$LOGDIR"
-"$PY" - "$LOGDIR" "$PARSE_RUNS" $MODULES <<'EOF' | tee "$LOGDIR/summary.txt"
-import os, re, sys
-logdir, runnames, modules = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
-if 'baseline' not in runnames:
-    runnames.insert(0, 'baseline')
-PROGRESS = re.compile(r'^\d+:\d+:\d+ (?:load avg: [\d.]+ )?\[\s*\d+/\d+(?:/\d+)?\] (test_\w+)(?: (.*?))?(?: -- running: .*)?$')
-RAN = re.compile(r'^Ran (\d+) tests? in ([\d.]+)s$')
-RESULT = re.compile(r'^(OK|FAILED)(?: \((.*)\))?$')
-
-def parse(path):
-    """{module: dict(status, ran, skipped, failures, errors, secs)} from a regrtest -j -v log."""
-    res, cur = {}, None
-    if not os.path.exists(path):
-        return res
-    with open(path, errors='replace') as f:
-        for line in f:
-            line = line.rstrip('\n')
-            m = PROGRESS.match(line)
-            if m:
-                cur = res.setdefault(m.group(1), {})
-                # "passed (1 min 6 sec)", "failed (2 errors)", "failed (env changed)", "timed out (...)"
-                cur.update(status=m.group(2) or '?', ran=None)
-                continue
-            if cur is None:
-                continue
-            m = RAN.match(line)
-            if m:
-                cur.update(ran=int(m.group(1)), secs=float(m.group(2)), result=None)
-                continue
-            m = RESULT.match(line)
-            if m and cur.get('ran') is not None and cur.get('result') is None:
-                kv = dict(failures=0, errors=0, skipped=0, unexpected_successes=0)
-                for part in (m.group(2) or '').split(','):
-                    if '=' in part:
-                        k, v = part.strip().split('=')
-                        kv[k.replace(' ', '_')] = int(v)
-                cur.update(result=m.group(1), **kv)
-    return res
-
-runs = {name: parse(os.path.join(logdir, name + '.log')) for name in runnames}
-runs = {k: v for k, v in runs.items() if os.path.exists(os.path.join(logdir, k + '.log'))}
-TITLES = {'baseline': 'baseline (native /dev/shm)', 'sandbox': 'sandbox (no /dev/shm, preload)',
-          'patch': 'patch (no /dev/shm, ctypes)', 'patch-export': 'patch+export (no /dev/shm)',
-          'patch-pure': 'patch, never preloaded',
-          'preload': 'preload (no /dev/shm, re-exec)'}
-cols = [n for n in runnames if n in runs] or ['baseline']
-passed = failed = 0
-reasons, notes = [], []
-def cell(r):
-    if not r or r.get('ran') is None:
-        return '%-29s' % ('no result (%s)' % (r or {}).get('status', 'not run'))[:29]
-    return '%5d %5d %4d %4d %7.1f' % (r['ran'], r['skipped'], r['failures'], r['errors'], r['secs'])
-hdr = '%5s %5s %4s %4s %7s' % ('ran', 'skip', 'fail', 'err', 'secs')
-print()
-print('%-32s %s | %s' % ('', ' | '.join('%-29s' % TITLES.get(n, n)[:29] for n in cols), ''))
-print('%-32s %s | %s' % ('module', ' | '.join(hdr for n in cols), 'verdict'))
-for mod in modules:
-    b = runs.get('baseline', {}).get(mod)
-    verdicts = []
-    for name in cols:
-        r = runs.get(name, {}).get(mod)
-        why = []
-        if not r or r.get('ran') is None:
-            why.append('no unittest summary (%s)' % (r or {}).get('status', 'not run'))
-        else:
-            if r['failures'] or r['errors'] or r['unexpected_successes']:
-                why.append('%d failures, %d errors' % (r['failures'], r['errors']))
-            if 'env changed' in r['status']:
-                notes.append('%s/%s: regrtest: %s (not counted as a failure)' % (mod, name, r['status']))
-            elif not r['status'].startswith('passed'):
-                why.append('regrtest: ' + r['status'])
-            if name != 'baseline' and b and b.get('ran') is not None:
-                if r['ran'] != b['ran']:
-                    why.append('ran %d, baseline %d' % (r['ran'], b['ran']))
-                if r['skipped'] != b['skipped']:
-                    why.append('skipped %d, baseline %d' % (r['skipped'], b['skipped']))
-        if why:
-            failed += 1
-            verdicts.append('%s FAIL' % name)
-            reasons.append('%s/%s: %s' % (mod, name, '; '.join(why)))
-        else:
-            passed += 1
-            verdicts.append('%s ok' % name)
-    print('%-32s %s | %s' % (mod, ' | '.join(cell(runs.get(n, {}).get(mod)) for n in cols), ', '.join(verdicts)))
-for name in runs:
-    with open(os.path.join(logdir, name + '.log'), errors='replace') as f:
-        left = [l.strip() for l in f if l.startswith('   left: ')]
-    # The resource tracker must have removed whatever the suites leaked: an object left in the
-    # store (or the baseline's /dev/shm) is a leak we would hand to the next Lambda invocation.
-    if left:
-        failed += 1
-        reasons.append('%s: %d objects left in the store / /dev/shm: %s' % (name, len(left), ' '.join(left[:5])))
-    else:
-        passed += 1
-for r in notes:
-    print('  NOTE', r)
-for r in reasons:
-    print('  FAIL', r)
-print('%d passed, %d failed' % (passed, failed))
-sys.exit(1 if failed else 0)
-EOF
+# Test by test against the baseline (tests/suite_compare.py), plus the store listings.
+"$PY" "$PROJECT/tests/suite_compare.py" regrtest "$LOGDIR" $RUNS -- $MODULES | tee "$LOGDIR/summary.txt"

@@ -26,6 +26,9 @@
 #   --uid=N           run CMD as uid/gid N, no supplementary groups (HOME=/tmp); default 993
 #   --as-root         run CMD as root (only for a test that is about root)
 #   --limits=host     keep the host's rlimits instead of Lambda's nofile/nproc 1024
+#   --pid-max=N       the PID namespace's pid_max (default 32768, a Lambda kernel's), so PIDs
+#                     wrap and are reused after N; where the kernel keeps pid_max per namespace
+#                     (Linux >= 6.14; older kernels have the host's value only)
 #   --env K=V         set K=V for CMD (repeatable)
 #   --preload         LD_PRELOAD=<project>/build/libshm_redirect.so for CMD (must exist)
 #   --preload=PATH    LD_PRELOAD=PATH instead (e.g. an aarch64 build for an arm64 --root)
@@ -51,7 +54,7 @@ fatal() { echo "sandbox.sh: setup failed: $*" >&2; exit 3; }
 usage() { sed -n '2,/^set -euo/p' "$SELF" | sed -e '$d' -e 's/^# \{0,1\}//' >&2; exit 2; }
 
 # ---------------------------------------------------------------- options (both stages)
-devshm=none ro=0 uid=993 preload=0 root= tmpfs=ext4 tmpsize=512M limits=lambda
+devshm=none ro=0 uid=993 preload=0 root= tmpfs=ext4 tmpsize=512M limits=lambda pidmax=32768
 envs=() binds=()
 inner=0
 while [ $# -gt 0 ]; do
@@ -63,6 +66,7 @@ while [ $# -gt 0 ]; do
         --tmp=*)     tmpfs=${1#*=} ;;
         --tmp-size=*) tmpsize=${1#*=} ;;
         --limits=*)  limits=${1#*=} ;;
+        --pid-max=*) pidmax=${1#*=} ;;
         --env)       [ $# -ge 2 ] || die "--env needs K=V"; envs+=("$2"); shift ;;
         --env=*)     envs+=("${1#*=}") ;;
         --preload)   preload=1 ;;
@@ -81,6 +85,7 @@ case $devshm in none|ro|noperm|native) ;; *) die "--devshm must be none|ro|noper
 case $tmpfs in ext4|tmpfs) ;; *) die "--tmp must be ext4|tmpfs" ;; esac
 case $limits in lambda|host) ;; *) die "--limits must be lambda|host" ;; esac
 [[ $tmpsize =~ ^[0-9]+[KMG]?$ ]] || die "--tmp-size wants a size such as 512M, got '$tmpsize'"
+[[ $pidmax =~ ^[0-9]+$ ]] && [ "$pidmax" -ge 301 ] || die "--pid-max wants a number > 300, got '$pidmax'"
 for e in "${envs[@]+"${envs[@]}"}"; do
     [[ $e == [A-Za-z_]*=* ]] || die "--env wants K=V, got '$e'"
 done
@@ -102,10 +107,13 @@ if [ "$inner" = 0 ]; then
     # --fork: our child is PID 1 of the new PID namespace; unshare waits for it and exits with
     # its status (re-raising a fatal signal). --kill-child: if unshare itself is killed (a
     # timeout), PID 1 dies with it and the kernel kills everything else in the namespace.
-    exec unshare --mount --pid --fork --kill-child --propagation private -- "$SELF" --inner "${ORIG_ARGS[@]}"
+    # The host's pid_max, to tell a kernel with per-namespace pid_max (the new /proc differs).
+    SANDBOX_HOST_PID_MAX=$(cat /proc/sys/kernel/pid_max) \
+        exec unshare --mount --pid --fork --kill-child --propagation private -- "$SELF" --inner "${ORIG_ARGS[@]}"
 fi
 
 # ---------------------------------------------------------------- stage 2: inside
+[ -z "${SANDBOX_TRACE:-}" ] || set -x   # debugging the sandbox itself
 cwd=$PWD
 R=$root   # every mount below happens under $R: "" is the host's own tree
 
@@ -118,7 +126,25 @@ if [ -n "$R" ]; then
     mount --bind "$PROJECT" "$R$PROJECT" || fatal "bind the project into $R"
 fi
 mount -t proc -o nosuid,nodev,noexec proc "$R/proc" || fatal "proc in ${R:-/}"
-# 1. A fresh /dev. Build it on a tmpfs at a scratch mount point first (the host's device
+# Linux >= 6.14 keeps pid_max per PID namespace (and gives a new one 4194304): set ours, so that
+# PIDs wrap as on Lambda. On older kernels the value is the host's, and is left alone.
+if [ "$(cat "$R/proc/sys/kernel/pid_max")" != "${SANDBOX_HOST_PID_MAX:-}" ]; then
+    echo "$pidmax" > "$R/proc/sys/kernel/pid_max" || fatal "pid_max $pidmax"
+fi
+unset SANDBOX_HOST_PID_MAX
+# --bind=SRC:DST mounts; plain --bind=PATH only matters for --ro on the host (step 3).
+keeps=()
+for b in "${binds[@]+"${binds[@]}"}"; do
+    case $b in
+        *:*) src=${b%%:*} dst=${b#*:}
+             [ -e "$src" ] || fatal "--bind: $src does not exist"
+             if [ -d "$src" ]; then mkdir -p "$R$dst"; else mkdir -p "$(dirname "$R$dst")"; : >> "$R$dst"; fi
+             mount --bind "$src" "$R$dst" || fatal "bind $src at $dst" ;;
+        *)   keeps+=("$b") ;;
+    esac
+done
+
+# 1. A fresh /dev, on a ramfs. Build it at a scratch mount point first (the host's device
 #    nodes are still visible there to bind from), then move it over /dev. The scratch dir is
 #    on the host's /tmp but only ever holds the mount in this namespace; it is removed at once.
 stage=$(mktemp -d /tmp/.sandbox-dev.XXXXXX) || fatal "mktemp"

@@ -38,11 +38,20 @@ def wheel(tmp_path_factory):
     return whls[0]
 
 
+def readable_by_all(path):
+    """Let the sandbox's non-root uid reach path: o+rx on it and on each parent up to /tmp."""
+    path = os.path.abspath(str(path))
+    while path not in ("/", "/tmp"):
+        os.chmod(path, os.stat(path).st_mode | 0o055)
+        path = os.path.dirname(path)
+
+
 @pytest.fixture(scope="session")
 def venv(wheel, tmp_path_factory):
-    # Under /tmp, not /root: the sandbox's --uid runs must be able to read it.
+    # Under /tmp, not /root, and reachable: the sandbox runs as uid 993 must be able to read it
+    # (pytest makes its temporary directories 0700).
     d = str(tmp_path_factory.mktemp("venv"))
-    os.chmod(d, 0o755)
+    readable_by_all(d)
     _run([SYS_PYTHON, "-m", "venv", d])
     cfg = open(os.path.join(d, "pyvenv.cfg")).read()
     assert "include-system-site-packages = false" in cfg

@@ -359,6 +359,29 @@ def case_grandchild(ctx, m):
     assert val.value == 50
 
 
+def case_passthrough(ctx, m):
+    """Run with a working /dev/shm: the C library passes through to glibc, so the objects are
+    glibc's files in /dev/shm, never the store's (/tmp/shm), and still work across processes."""
+    from shm_redirect.shared_memory import SharedMemory
+    store = "/tmp/shm"
+    s = SharedMemory(create=True, size=4096)
+    lock = ctx.Lock()
+    try:
+        assert os.path.exists("/dev/shm/" + s.name.lstrip("/")), os.listdir("/dev/shm")
+        name = lock._semlock.name
+        # fork: CPython unlinks a fork context's semaphore at once (anonymous from then on).
+        if m != "fork":
+            assert os.path.exists("/dev/shm/sem." + name.lstrip("/")), (name, os.listdir("/dev/shm"))
+        assert not os.path.exists(store) or os.listdir(store) == [], os.listdir(store)
+        run(ctx.Process(target=c_shm, args=(s.name, 4096)))
+        assert s.buf[0] == 42
+        case_Lock(ctx, m)
+    finally:
+        s.close()
+        s.unlink()
+    assert not os.path.exists("/dev/shm/" + s.name.lstrip("/"))
+
+
 def case_default(ctx, m):
     d = shm_redirect.get_context()
     plat = multiprocessing.context._default_context._default_context._name

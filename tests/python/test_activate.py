@@ -54,14 +54,14 @@ def clean_env(extra=()):
     return env
 
 
-def sandbox(cmd, env, opts=("--devshm=none", "--ro", "--uid=993"), timeout=600):
-    """Run cmd (a shell string) in the sandbox with env (dict) passed by --env; returns
-    CompletedProcess with text output. The starting environment has no LD_PRELOAD."""
-    args = [SANDBOX, *opts] + ["--bind=%s" % b for b in BINDS]
+def sandbox(cmd, env, opts=("--devshm=none", "--ro", "--uid=993"), timeout=600, args=()):
+    """Run cmd (a shell string, with args as $1...) in the sandbox with env (dict) passed by
+    --env; returns CompletedProcess with text output. The starting environment has no LD_PRELOAD."""
+    argv = [SANDBOX, *opts] + ["--bind=%s" % b for b in BINDS]
     for k, v in env.items():
-        args += ["--env", "%s=%s" % (k, v)]
-    args += ["--", "/bin/sh", "-c", cmd]
-    return subprocess.run(args, env=clean_env(), capture_output=True, text=True,
+        argv += ["--env", "%s=%s" % (k, v)]
+    argv += ["--", "/bin/sh", "-c", cmd, "sh", *args]
+    return subprocess.run(argv, env=clean_env(), capture_output=True, text=True,
                           timeout=timeout, cwd="/")
 
 
@@ -155,12 +155,15 @@ def test_preload_reexec_keeps_argv_pid_and_stdin(sites):
     code = ("import os, sys, shm_redirect._activate as a; "
             "print('ARGV', sys.argv[1:], 'STATE', a.state, 'PID', os.getpid(), "
             "'MARK', os.environ.get('_SHM_REDIRECT_REEXEC'), 'IN', sys.stdin.read().strip())")
-    p = sandbox("echo $$; echo piped | exec %s -c \"%s\" one 'two words'" % (PY, code),
+    # A here-document, not a pipe: a pipeline's last command would run in a subshell of its own.
+    p = sandbox("echo $$; exec %s -c \"%s\" one 'two words' <<EOF\npiped\nEOF\n" % (PY, code),
                 dict(sites["sitecustomize"], SHM_REDIRECT="preload"))
     lines = p.stdout.splitlines()
     assert p.returncode == 0 and len(lines) == 2, p.stdout + p.stderr
-    assert lines[1].startswith("ARGV ['one', 'two words'] STATE preloaded PID ")
-    assert lines[1].endswith("MARK None IN piped"), lines
+    # The shell printed its pid, then exec'd python there: after the re-exec it is still that pid.
+    shell_pid = int(lines[0])
+    assert lines[1] == ("ARGV ['one', 'two words'] STATE preloaded PID %d MARK None IN piped"
+                        % shell_pid), lines
 
 
 def test_preload_not_at_startup_falls_back_to_patch(sites):
@@ -188,10 +191,27 @@ def test_fast_path_native(sites):
             env = clean_env(dict(sites[hook], SHM_REDIRECT=mode))
             p = subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True)
             assert (p.stdout.strip(), p.stderr) == (want, ""), (hook, mode, p.stdout, p.stderr)
-        p = sandbox("%s -c \"%s\"" % (PY, code), sites[hook], opts=("--devshm=native", "--ro"))
+        p = sandbox("%s -c \"%s\" && ls -A /dev/shm" % (PY, code), sites[hook], opts=("--devshm=native", "--ro"))
         assert (p.stdout.strip(), p.stderr) == (want, ""), (hook, p.stdout, p.stderr)
-    assert not os.listdir("/dev/shm") or not [f for f in os.listdir("/dev/shm")
-                                               if "shmr-probe" in f]
+
+
+def test_probe_without_o_tmpfile_leaves_nothing():
+    """Where O_TMPFILE is unsupported the probe creates a named file: it must be gone at once,
+    and the verdict must still be the right one."""
+    code = ("import errno, os, sys, shm_redirect._activate as a\n"
+            "real = os.open\n"
+            "def no_tmpfile(path, flags, *args):\n"
+            "    if flags & os.O_TMPFILE == os.O_TMPFILE:\n"
+            "        raise OSError(errno.EOPNOTSUPP, 'no O_TMPFILE here')\n"
+            "    return real(path, flags, *args)\n"
+            "os.open = no_tmpfile\n"
+            "print(a.native_works(), os.listdir('/dev/shm'))\n")
+    env = {"PYTHONPATH": PYBIND, "SHM_REDIRECT": "off"}
+    p = sandbox("%s -c \"$1\" && ls -A /dev/shm | sed 's/^/LEFT /'" % PY, env, opts=("--devshm=native", "--ro"),
+                args=(code,))
+    assert (p.returncode, p.stdout, p.stderr) == (0, "True []\n", ""), (p.stdout, p.stderr)
+    p = sandbox("%s -c \"$1\"" % PY, env, opts=("--devshm=ro", "--ro"), args=(code,))
+    assert (p.returncode, p.stdout, p.stderr) == (0, "False []\n", ""), (p.stdout, p.stderr)
 
 
 def test_off_does_nothing(sites):

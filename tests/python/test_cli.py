@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, readable_by_all
 
 # A process with the preload that creates a semaphore (value 2) and a 4096-byte segment in the
 # store, and either leaves them behind (exits without unlinking) or holds them until stdin closes.
@@ -135,6 +135,7 @@ def test_ls_clean_objects_made_by_c_in_sandbox_default_store(inst, tmp_path):
             "pre": inst.preload(), "py": inst.python, "cli": inst.cli,
             "maker": "'" + MAKER.replace("'", "'\\''") + "'"})
     os.chmod(str(script), 0o755)
+    readable_by_all(tmp_path)
     p = inst.sandbox(["--devshm=none", "--ro", "--bind=%s" % tmp_path, "--bind=%s" % inst.venv],
                      ["/bin/bash", str(script)], env=inst.env())
     listing, cleaned, left = p.stdout.split("===\n")

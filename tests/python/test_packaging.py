@@ -21,9 +21,11 @@ def glibc_newest(paths):
 def test_wheel_contents(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     ext = "shm_redirect/_core" + sysconfig.get_config_var("EXT_SUFFIX")
-    for want in ("shm_redirect.pth", "shm_redirect/__init__.py", "shm_redirect/__main__.py",
-                 "shm_redirect/_activate.py", "shm_redirect/_gocore.py", "shm_redirect/_gocall.py",
-                 "shm_redirect/cli.py", "shm_redirect/libshm_redirect.so", ext):
+    # Every module of the package's source tree, not a list typed here that could miss one.
+    src = os.path.join(ROOT, "pybind", "shm_redirect")
+    modules = sorted("shm_redirect/" + f for f in os.listdir(src) if f.endswith(".py"))
+    assert "shm_redirect/context.py" in modules and len(modules) >= 15, modules
+    for want in ["shm_redirect.pth", "shm_redirect/libshm_redirect.so", ext] + modules:
         assert want in names, (want, names)
     # Nothing of gopy's outside the package, no stray top-level modules.
     top = {n.split("/")[0] for n in names}

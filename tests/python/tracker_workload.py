@@ -163,6 +163,25 @@ def wait_for(pred, timeout):
     return None
 
 
+def fork_until(want, limit, hold=None):
+    """Fork children that exit at once until one gets a pid for which want(pid) is true; that one
+    stays alive (given hold, a pipe (r, w): until the parent closes w) and is returned with the
+    number of forks, or (None, limit)."""
+    for n in range(1, limit + 1):
+        pid = os.fork()
+        if pid == 0:
+            if hold is not None and want(os.getpid()):
+                os.close(hold[1])
+                os.read(hold[0], 1)
+            os._exit(0)
+        if want(pid) and hold is not None:
+            return pid, n
+        os.waitpid(pid, 0)
+        if want(pid):
+            return pid, n
+    return None, limit
+
+
 def alive(pid):
     return resource_tracker._starttime(pid) is not None
 
@@ -263,12 +282,7 @@ def scenarios():
            live_journal_kept=all(j in ls() for j in live_journal))
 
     # (2c, 2d) the same with the explicit context (Locks, a Queue, SharedMemory; spawn children)
-    import importlib.util
-    has_ctx = importlib.util.find_spec("shm_redirect.context") is not None
     for how in ("new_tracker", "cli_clean"):
-        if not has_ctx:
-            result("ctx_crash_" + how, skipped="shm_redirect.context is not there")
-            continue
         dead = start_tree("ctx", 2, role="ctxtree")
         kill_tree(dead)
         after_kill = ls()
@@ -307,6 +321,37 @@ def scenarios():
     result("tracker_killed_alone", rc=[p1.returncode, p2.returncode], held=sorted(held),
            left_while_alive=sorted(left1), journal_while_alive=oj,
            left_after=sorted((files & set(ls())) | {f for f in ls() if f in oj}), out=p1.stdout[-2000:])
+
+    # (2f) a SIGKILLed tree whose tracker's pid then goes to an unrelated live process (the
+    # sandbox's PID namespace reuses PIDs): the journal's start time tells the two apart, so a
+    # new tracker still recovers the dead tree's objects.
+    fork_until(lambda pid: pid >= 300, 5000)     # pids under 300 are never reused after a wrap
+    dead = start_tree("reuse", 1)
+    dead_files = files_of(dead["names"])
+    kill_tree(dead)
+    dj = ".tracker.%d." % dead["tracker"]
+    journal_before = [f for f in ls() if f.startswith(dj)]
+    r, w = os.pipe()
+    imposter, nforks = fork_until(lambda pid: pid == dead["tracker"], 100000, hold=(r, w))
+    try:
+        recover = ("import os, sys, time; from shm_redirect import resource_tracker as r; "
+                   "r.ensure_running(); t = time.monotonic(); "
+                   "d, dj = sys.argv[1], sys.argv[2]\n"
+                   "while any(f.startswith(dj) for f in os.listdir(d)) and time.monotonic() - t < 30: "
+                   "time.sleep(0.02)\n"
+                   "r._resource_tracker._stop()")
+        t0 = time.monotonic()
+        if imposter is not None:
+            subprocess.run([sys.executable, "-c", recover, store_dir(), dj], timeout=120, check=True)
+        result("pid_reused", imposter=imposter, forks=nforks, imposter_alive=imposter is not None and alive(imposter),
+               journal_before=journal_before, objects_before=len(dead_files),
+               seconds=round(time.monotonic() - t0, 3),
+               left=sorted((dead_files & set(ls())) | {f for f in ls() if f.startswith(dj)}))
+    finally:
+        os.close(w)
+        os.close(r)
+        if imposter is not None:
+            os.waitpid(imposter, 0)
 
     # (3, end) the live tree ends normally: its tracker cleans its objects; ours too
     live["proc"].stdin.close()
