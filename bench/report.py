@@ -207,7 +207,7 @@ def markdown(meta, configs, rows, srows, ins=None):
               "|---|" + "---|" * len(next(iter(ins.values())))]
         for m, d in ins.items():
             L.append("| %s | %s |" % (m, " | ".join("%.1f" % d[c] for c in configs if c in d)))
-    L += ["", "Why a target is missed, with measurements: bench/results/NOTES.md."]
+    L += ["", "Why a target is missed: README.md, section Performance."]
     return "\n".join(L) + "\n"
 
 
@@ -260,7 +260,7 @@ def chart(path, configs, rows, srows):
     plt.close(fig)
 
 
-def write(outdir, meta, configs, vals, st, ins=None):
+def write(outdir, meta, configs, vals, st, ins=None, fork_stress=None):
     os.makedirs(outdir, exist_ok=True)
     add_speedups(vals)
     rows = workload_rows(configs, vals, ins)
@@ -272,7 +272,7 @@ def write(outdir, meta, configs, vals, st, ins=None):
            "startup": [{"what": lab, "reference": ref, "with": new, "unit": unit,
                         "target": tgt, "met": judge_startup(ref, new, tgt)}
                        for lab, ref, new, unit, tgt in srows],
-           "lock_instructions": ins, "startup_raw": st}
+           "lock_instructions": ins, "startup_raw": st, "fork_stress": fork_stress}
     with open(os.path.join(outdir, "bench.json"), "w") as f:
         json.dump(doc, f, indent=1, ensure_ascii=False)
     try:

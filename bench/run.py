@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -147,6 +148,24 @@ class Bench:
             log("round %d/%d done, %.0f s" % (r + 1, self.args.rounds, time.time() - t0))
         return vals
 
+    def fork_stress(self):
+        """tests/fork_stress.sh natively and through the preload: cycles run, passed, hung."""
+        out = {}
+        quick = self.args.quick
+        for name, env, cycles in (("native", {"FORK_STRESS_NATIVE": "1", "FORK_STRESS_CHILD_TIMEOUT": "1"},
+                                   30 if quick else 300),
+                                  ("preload", {}, 200 if quick else 2000)):
+            p = subprocess.run([os.path.join(ROOT, "tests", "fork_stress.sh"), str(cycles)],
+                               env=dict(self._env(), **env), capture_output=True, text=True, timeout=1200)
+            m = re.search(r"fork_stress: (\d+) of (\d+) cycles run in [\d.]+ s: (\d+) passed, (\d+) hung, "
+                          r"(\d+) failed otherwise, (\d+) not run", p.stdout)
+            if not m:
+                raise RuntimeError("fork_stress.sh (%s) printed no summary:\n%s%s" % (name, p.stdout, p.stderr))
+            out[name] = dict(zip(("run", "cycles", "passed", "hung", "failed", "not_run"),
+                                 map(int, m.groups())), give_up=5)
+            log("fork stress %s: %s" % (name, out[name]))
+        return out
+
     def startup(self):
         t0 = time.time()
         n_true = 300 if self.args.quick else 3000
@@ -164,7 +183,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smoke run: seconds, numbers are noise")
     ap.add_argument("--rounds", type=int, help="rounds of the workloads (default 6, quick 1)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
-    ap.add_argument("--only", default="workloads,c,startup,instr")
+    ap.add_argument("--only", default="workloads,c,startup,instr,fork_stress")
     args = ap.parse_args()
     if args.rounds is None:
         args.rounds = 1 if args.quick else 6
@@ -182,6 +201,8 @@ def main():
                 "kernel": platform.release(), "cpus": os.cpu_count(),
                 "loadavg_start": open("/proc/loadavg").read().split()[0],
                 "quick": args.quick, "rounds": args.rounds, "uid": UID,
+                "glibc": " ".join(os.confstr("CS_GNU_LIBC_VERSION").split()),
+                "tmp": "a 512 MiB loop-mounted ext4 (Lambda's shape)",
                 "lib": os.path.relpath(LIB, ROOT)}
         vals = b.rounds(parts)
         st = b.startup() if "startup" in parts else None
@@ -191,9 +212,10 @@ def main():
             ins = instr.lock_instructions(b.config_argv, PY, b._env(),
                                           *((5_000, ["fork"]) if args.quick else (50_000,)))
             log("callgrind instruction counts done, %.0f s" % (time.time() - t1))
+        fs = b.fork_stress() if "fork_stress" in parts else None
         meta["loadavg_end"] = open("/proc/loadavg").read().split()[0]
         meta["duration_s"] = round(time.time() - t0)
-        text = report.write(args.out, meta, CONFIGS, vals, st, ins)
+        text = report.write(args.out, meta, CONFIGS, vals, st, ins, fs)
         print(text)
         log("wrote %s/bench.{md,json,png} in %.0f s" % (os.path.relpath(args.out), time.time() - t0))
     finally:

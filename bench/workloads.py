@@ -25,7 +25,7 @@ METHODS = ("fork", "spawn", "forkserver")
 # Sizes: full runs are chosen so that one (config, group) run takes about a second; --quick only
 # checks that everything works (results are then noise).
 # contend: at ~55 ns per uncontended pair, 20,000 pairs (1 ms) often finished before the other
-# process was even running (bimodal runs, bench/results/NOTES.md); 200,000 pairs overlap.
+# process was even running (bimodal runs); 200,000 pairs overlap.
 N = dict(lock=200_000, lock_reps=7, create=300, shm=100, contend=200_000, queue=2_000,
          value=10_000, pool_tasks=20_000, handoff_mib=100, handoff_reps=3)
 if QUICK:

@@ -11,10 +11,12 @@
 
 BENCH_OUT ?= bench/results
 
-bench-all: lib bench-deps
+# bench-all also rewrites the README's generated figures (bench/readme.py) from the new JSON.
+bench-all: lib $(BUILD)/fork_stress bench-deps
 	$(PYTHON) bench/run.py --out $(BENCH_OUT)
+	$(PYTHON) bench/readme.py --write
 
-bench-quick: lib bench-deps
+bench-quick: lib $(BUILD)/fork_stress bench-deps
 	$(PYTHON) bench/run.py --quick --out $(BUILD)/bench-quick
 
 # Debian packages only (the system python's numpy and matplotlib); installed when missing.

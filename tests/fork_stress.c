@@ -16,8 +16,11 @@
  *   - each child arms its own alarm(), so a stuck child dies of SIGALRM and is counted.
  * Everything this program creates is unlinked; the caller checks the store is empty.
  *
- * Output ends with "N passed, M failed" (N/M = cycles). Exit 0 iff M == 0 and the helper
- * thread saw no error.
+ * A summary line counts the cycles run, those that hung (the child stuck past its alarm or no
+ * pong: a deadlock after fork) and those that failed otherwise, and the cycles never run after
+ * GIVE_UP consecutive failures; the last line is "N passed, M failed" over the cycles run (a
+ * helper-thread error or giving up adds one failure: the run failed, not a cycle). Exit 0 iff
+ * M == 0. Environment: FORK_STRESS_GIVE_UP (5; 0 never gives up), FORK_STRESS_CHILD_TIMEOUT (5 s).
  *
  * Build: cc -O2 -pthread -o fork_stress tests/fork_stress.c  (run under LD_PRELOAD or not)
  */
@@ -40,15 +43,16 @@
 
 #define SEG_SIZE 4096
 #define CYCLE_TIMEOUT 30 /* seconds one cycle may take before we call it a hang */
-#define CHILD_TIMEOUT 5  /* a child stuck this long is killed by its own alarm */
-#define GIVE_UP 5        /* stop after this many consecutive failed cycles */
+static unsigned child_timeout = 5; /* a child stuck this long is killed by its own alarm */
+static long give_up = 5;           /* stop after this many consecutive failed cycles (0: never) */
 #define MAX_REPORTED 20  /* print at most this many failure details */
 
 static volatile sig_atomic_t cur_cycle = -1;
 static volatile pid_t cur_child = 0;
 static atomic_int stop_helper;
 static atomic_long helper_iters, helper_errors;
-static long failures;
+static long failures; /* cycles that failed, hung ones included */
+static int hung;      /* set by the current cycle when its child deadlocked */
 static pid_t me;
 
 static void on_alarm(int sig)
@@ -103,7 +107,7 @@ static int child(long i, sem_t *ping_inh, sem_t *pong_inh, const char *ping_n,
 {
     char own[64], tmp[64];
     signal(SIGALRM, SIG_DFL); /* the parent's reporting handler is not for us */
-    alarm(CHILD_TIMEOUT);
+    alarm(child_timeout);
     (void)ping_inh;
     sem_t *ping = sem_open(ping_n, 0);
     if (ping == SEM_FAILED) return 10;
@@ -150,6 +154,9 @@ int main(int argc, char **argv)
     if (cycles <= 0) { fprintf(stderr, "usage: %s [CYCLES]\n", argv[0]); return 2; }
     me = getpid();
     setvbuf(stdout, NULL, _IOLBF, 0);
+    const char *e;
+    if ((e = getenv("FORK_STRESS_GIVE_UP")) && *e) give_up = strtol(e, NULL, 10);
+    if ((e = getenv("FORK_STRESS_CHILD_TIMEOUT")) && *e) child_timeout = (unsigned)strtoul(e, NULL, 10);
 
     struct sigaction sa = {0};
     sa.sa_handler = on_alarm;
@@ -160,10 +167,12 @@ int main(int argc, char **argv)
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    long passed = 0;
+    long passed = 0, run = 0, nhung = 0;
     int consecutive = 0;
     for (long i = 0; i < cycles; i++) {
         int ok = 1;
+        hung = 0;
+        run++;
         char ping_n[64], pong_n[64], seg_n[64], own[64];
         snprintf(ping_n, sizeof ping_n, "/fs_ping_%d_%ld", (int)me, i);
         snprintf(pong_n, sizeof pong_n, "/fs_pong_%d_%ld", (int)me, i);
@@ -196,17 +205,22 @@ int main(int argc, char **argv)
          * so a child deadlocked after fork costs a few seconds, not the whole run. */
         struct timespec dl;
         clock_gettime(CLOCK_REALTIME, &dl);
-        dl.tv_sec += CHILD_TIMEOUT + 3;
+        dl.tv_sec += child_timeout + 3;
         int r;
         while ((r = sem_timedwait(pong, &dl)) != 0 && errno == EINTR)
             ;
         if (r != 0) {
             FAIL(i, "no pong from child %d (deadlocked after fork?)", (int)pid);
             kill(pid, SIGKILL);
+            hung = 1;
         }
         int st;
         if (waitpid(pid, &st, 0) != pid) FAIL(i, "waitpid");
-        else if (WIFSIGNALED(st)) { errno = 0; FAIL(i, "child killed by signal %d", WTERMSIG(st)); }
+        else if (WIFSIGNALED(st)) {
+            errno = 0;
+            FAIL(i, "child killed by signal %d", WTERMSIG(st));
+            hung |= WTERMSIG(st) == SIGALRM; /* its own alarm: stuck */
+        }
         else if (WEXITSTATUS(st) != 0) { errno = 0; FAIL(i, "child failed at step %d", WEXITSTATUS(st)); }
         cur_child = 0;
         if (ok) {
@@ -230,11 +244,10 @@ int main(int argc, char **argv)
         if (sem_unlink(pong_n) != 0 && pong != SEM_FAILED) FAIL(i, "sem_unlink pong");
         if (shm_unlink(seg_n) != 0 && fd >= 0) FAIL(i, "shm_unlink");
         if (ok) { passed++; consecutive = 0; }
-        else failures++;
-        if (!ok && ++consecutive >= GIVE_UP) {
-            fprintf(stderr, "fork_stress: %d consecutive failed cycles, giving up at cycle %ld of %ld\n",
-                    GIVE_UP, i, cycles);
-            failures += cycles - i - 1; /* the cycles not run count as failed */
+        else { failures++; nhung += hung; }
+        if (!ok && give_up > 0 && ++consecutive >= give_up) {
+            fprintf(stderr, "fork_stress: %ld consecutive failed cycles, giving up after cycle %ld of %ld\n",
+                    give_up, i + 1, cycles);
             break;
         }
     }
@@ -245,9 +258,12 @@ int main(int argc, char **argv)
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 
     long herr = atomic_load(&helper_errors);
-    printf("fork_stress: %ld cycles in %.1f s; helper thread: %ld iterations, %ld errors\n",
-           cycles, secs, atomic_load(&helper_iters), herr);
-    if (herr) failures++; /* the helper's errors fail the run, counted as one failure */
-    printf("%ld passed, %ld failed\n", passed, failures);
-    return failures ? 1 : 0;
+    printf("fork_stress: %ld of %ld cycles run in %.1f s: %ld passed, %ld hung, %ld failed otherwise, "
+           "%ld not run; helper thread: %ld iterations, %ld errors\n",
+           run, cycles, secs, passed, nhung, failures - nhung, cycles - run,
+           atomic_load(&helper_iters), herr);
+    /* The helper's errors, or giving up, fail the run: one failure each, not cycles. */
+    long failed = failures + (herr != 0) + (run < cycles);
+    printf("%ld passed, %ld failed\n", passed, failed);
+    return failed ? 1 : 0;
 }

@@ -7,7 +7,8 @@
 #   FORK_STRESS_NATIVE=1 tests/fork_stress.sh 300
 #       the same with a native /dev/shm and no preload: shows glibc's own behaviour (glibc 2.36
 #       deadlocks in a child's sem_open when another thread held sem_mappings_lock at fork).
-# Last line: "N passed, M failed" (fork cycles, plus one check for the empty store).
+#   FORK_STRESS_GIVE_UP=N, FORK_STRESS_CHILD_TIMEOUT=S are passed on (see tests/fork_stress.c).
+# Last line: "N passed, M failed" (fork cycles run, plus one check for the empty store).
 set -euo pipefail
 
 SELF=$(readlink -f -- "${BASH_SOURCE[0]}")
@@ -27,6 +28,9 @@ fi
 # Inside: run the program, keep its last line aside, then count what is left in the store.
 # The program's own summary line is rewritten into the combined one, so only one
 # "N passed, M failed" line reaches the output.
+for v in FORK_STRESS_GIVE_UP FORK_STRESS_CHILD_TIMEOUT; do
+    [ -z "${!v:-}" ] || OPTS+=(--env "$v=${!v}")
+done
 exec "$PROJECT/tests/sandbox.sh" "${OPTS[@]}" -- /bin/bash -c '
     set -u
     out=$(mktemp)

@@ -20,7 +20,8 @@ import sys
 from collections import Counter, OrderedDict
 
 PROGRESS = re.compile(r'^\d+:\d+:\d+ (?:load avg: [\d.]+ )?\[\s*\d+/\d+(?:/\d+)?\] (test_\w+)(?: (.*?))?(?: -- running: .*)?$')
-HEADER = re.compile(r'^(test\w*) \(([\w.]+)\)(.*)$')
+# test_concurrent_futures prints each test's duration ("0.02s") before the next one's line.
+HEADER = re.compile(r'^(?:\d+\.\d+s )?(test\w*) \(([\w.]+)\)(.*)$')
 OUTCOME = re.compile(r"(?:^|\.\.\. |\s)(ok|FAIL|ERROR|expected failure|unexpected success|skipped (['\"]).*\2)$")
 RAN = re.compile(r'^Ran (\d+) tests? in [\d.]+s$')
 LEAK = re.compile(r'resource_tracker: There appear to be \d+ leaked \w+ objects')
