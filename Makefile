@@ -47,7 +47,8 @@ deps:
 include mk/arm64.mk mk/oldglibc.mk mk/gocore-bin.mk mk/layer.mk mk/bench.mk
 
 # Everything, in order of speed: a red fast test stops the run before the slow suites.
-test: deps lib test-go test-c test-c-asan test-glibc-versions test-sandbox-smoke test-fork-stress \
+test: deps lib test-readme test-sandbox-shape test-go test-c test-c-asan test-glibc-versions \
+	test-sandbox-smoke test-fork-stress \
 	test-oldglibc test-layer test-lambda test-arm64 \
 	test-py test-cpython test-cpython-activation test-cpython-context
 	@echo "make test: all passed"
@@ -96,7 +97,16 @@ clean:
 	rm -rf $(BUILD)
 
 # ---- Sandbox, CPython-suite and fork-stress tests (tests/sandbox.sh; all need root) ----
-.PHONY: test-sandbox-smoke test-cpython test-fork-stress
+.PHONY: test-sandbox-shape test-sandbox-smoke test-cpython test-fork-stress test-readme
+
+# The sandbox itself has Lambda's shape (ext4 /tmp, read-only /, uid 993, limits, PID namespace,
+# memory limit, a timeout kills the tree) and leaves nothing on the host. ~10 s.
+test-sandbox-shape:
+	tests/sandbox_shape.sh
+
+# The README's figures are bench/results/bench.json's (bench/readme.py; make bench writes them).
+test-readme:
+	$(PYTHON) bench/readme.py --check
 
 $(BUILD)/fork_stress: tests/fork_stress.c
 	@mkdir -p $(BUILD)

@@ -29,6 +29,8 @@
 #   --pid-max=N       the PID namespace's pid_max (default 32768, a Lambda kernel's), so PIDs
 #                     wrap and are reused after N; where the kernel keeps pid_max per namespace
 #                     (Linux >= 6.14; older kernels have the host's value only)
+#   --mem=SIZE        a memory limit for the whole sandbox (a cgroup v1 memory controller, swap
+#                     included), as a Lambda function's memory setting: e.g. 512M, 2G
 #   --env K=V         set K=V for CMD (repeatable)
 #   --preload         LD_PRELOAD=<project>/build/libshm_redirect.so for CMD (must exist)
 #   --preload=PATH    LD_PRELOAD=PATH instead (e.g. an aarch64 build for an arm64 --root)
@@ -54,7 +56,7 @@ fatal() { echo "sandbox.sh: setup failed: $*" >&2; exit 3; }
 usage() { sed -n '2,/^set -euo/p' "$SELF" | sed -e '$d' -e 's/^# \{0,1\}//' >&2; exit 2; }
 
 # ---------------------------------------------------------------- options (both stages)
-devshm=none ro=0 uid=993 preload=0 root= tmpfs=ext4 tmpsize=512M limits=lambda pidmax=32768
+devshm=none ro=0 uid=993 preload=0 root= tmpfs=ext4 tmpsize=512M limits=lambda pidmax=32768 mem=
 envs=() binds=()
 inner=0
 while [ $# -gt 0 ]; do
@@ -67,6 +69,7 @@ while [ $# -gt 0 ]; do
         --tmp-size=*) tmpsize=${1#*=} ;;
         --limits=*)  limits=${1#*=} ;;
         --pid-max=*) pidmax=${1#*=} ;;
+        --mem=*)     mem=${1#*=} ;;
         --env)       [ $# -ge 2 ] || die "--env needs K=V"; envs+=("$2"); shift ;;
         --env=*)     envs+=("${1#*=}") ;;
         --preload)   preload=1 ;;
@@ -85,6 +88,7 @@ case $devshm in none|ro|noperm|native) ;; *) die "--devshm must be none|ro|noper
 case $tmpfs in ext4|tmpfs) ;; *) die "--tmp must be ext4|tmpfs" ;; esac
 case $limits in lambda|host) ;; *) die "--limits must be lambda|host" ;; esac
 [[ $tmpsize =~ ^[0-9]+[KMG]?$ ]] || die "--tmp-size wants a size such as 512M, got '$tmpsize'"
+[ -z "$mem" ] || [[ $mem =~ ^[0-9]+[KMG]?$ ]] || die "--mem wants a size such as 512M, got '$mem'"
 [[ $pidmax =~ ^[0-9]+$ ]] && [ "$pidmax" -ge 301 ] || die "--pid-max wants a number > 300, got '$pidmax'"
 for e in "${envs[@]+"${envs[@]}"}"; do
     [[ $e == [A-Za-z_]*=* ]] || die "--env wants K=V, got '$e'"
@@ -98,18 +102,53 @@ fi
 [ "$preload" = 0 ] || [ -r "$LIB" ] || die "--preload: $LIB not found (run 'make lib')"
 [ -z "$root" ] || [ -x "$root/usr/bin/env" ] || die "--root: $root is not a root file system"
 
+# ---------------------------------------------------------------- stage 1's supervisor
+# supervise CMD...: run CMD (unshare, below) as a child, in a fresh cgroup v1 memory cgroup of
+# $mem (swap included) if --mem was given, and wait for it. A TERM, INT or HUP to us SIGKILLs it:
+# unshare --fork blocks TERM and INT, and its --kill-child then kills the namespace's PID 1, so
+# the whole tree dies at once, as Lambda ends a timed-out invocation. Job control (set -m) keeps
+# CMD's SIGINT at its default; stdin is passed on explicitly (an async command's default is
+# /dev/null). Exit status: CMD's.
+supervise() {
+    local base=/sys/fs/cgroup/memory cg= mine child rc=0
+    if [ -n "$mem" ]; then
+        [ -w "$base/cgroup.procs" ] || fatal "--mem needs the cgroup v1 memory controller at $base"
+        mine=$(awk -F: '$2 == "memory" { print $3 }' /proc/self/cgroup)
+        cg=$base/shmr-sandbox.$$
+        mkdir "$cg" && echo "$mem" > "$cg/memory.limit_in_bytes" || fatal "memory cgroup $cg"
+        [ ! -e "$cg/memory.memsw.limit_in_bytes" ] || echo "$mem" > "$cg/memory.memsw.limit_in_bytes" \
+            || fatal "memory+swap limit in $cg"
+        echo $$ > "$cg/cgroup.procs" || fatal "join $cg"   # CMD inherits it at fork
+    fi
+    set -m
+    "$@" <&0 &
+    child=$!
+    [ -z "$cg" ] || echo $$ > "$base$mine/cgroup.procs" || fatal "leave $cg"
+    trap 'kill -KILL "$child" 2>/dev/null' TERM INT HUP
+    while :; do
+        wait "$child" 2>/dev/null && rc=0 || rc=$?
+        kill -0 "$child" 2>/dev/null || break   # wait was only interrupted by a trapped signal
+    done
+    if [ -n "$cg" ]; then
+        local i=0
+        until rmdir "$cg" 2>/dev/null || [ $i -ge 50 ]; do sleep 0.1; i=$((i + 1)); done
+    fi
+    return $rc
+}
+
 # ---------------------------------------------------------------- stage 1: enter namespace
 if [ "$inner" = 0 ]; then
     [ "$(id -u)" = 0 ] || die "must be run as root (it mounts in a private mount namespace)"
     for t in unshare setpriv tini-static mkfs.ext4; do
         command -v "$t" >/dev/null || die "needs $t (util-linux, tini, e2fsprogs): run tests/install-deps.sh"
     done
-    # --fork: our child is PID 1 of the new PID namespace; unshare waits for it and exits with
-    # its status (re-raising a fatal signal). --kill-child: if unshare itself is killed (a
-    # timeout), PID 1 dies with it and the kernel kills everything else in the namespace.
+    # --fork: unshare's child is PID 1 of the new PID namespace; unshare waits for it and exits
+    # with its status. --kill-child: if unshare itself is killed (see supervise), PID 1 dies
+    # with it and the kernel kills everything else in the namespace.
     # The host's pid_max, to tell a kernel with per-namespace pid_max (the new /proc differs).
-    SANDBOX_HOST_PID_MAX=$(cat /proc/sys/kernel/pid_max) \
-        exec unshare --mount --pid --fork --kill-child --propagation private -- "$SELF" --inner "${ORIG_ARGS[@]}"
+    export SANDBOX_HOST_PID_MAX; SANDBOX_HOST_PID_MAX=$(cat /proc/sys/kernel/pid_max)
+    supervise unshare --mount --pid --fork --kill-child --propagation private -- "$SELF" --inner "${ORIG_ARGS[@]}"
+    exit   # with CMD's status
 fi
 
 # ---------------------------------------------------------------- stage 2: inside
