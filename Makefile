@@ -49,7 +49,7 @@ include mk/arm64.mk mk/oldglibc.mk mk/gocore-bin.mk mk/layer.mk mk/bench.mk
 # Everything, in order of speed: a red fast test stops the run before the slow suites.
 test: deps lib test-readme test-sandbox-shape test-go test-c test-c-asan test-glibc-versions \
 	test-sandbox-smoke test-fork-stress \
-	test-oldglibc test-layer test-lambda test-arm64 \
+	test-oldglibc test-errno-glibc test-layer test-lambda test-arm64 \
 	test-py test-cpython test-cpython-activation test-cpython-context
 	@echo "make test: all passed"
 
@@ -97,12 +97,17 @@ clean:
 	rm -rf $(BUILD)
 
 # ---- Sandbox, CPython-suite and fork-stress tests (tests/sandbox.sh; all need root) ----
-.PHONY: test-sandbox-shape test-sandbox-smoke test-cpython test-fork-stress test-readme
+.PHONY: test-sandbox-shape test-sandbox-smoke test-cpython test-fork-stress test-readme test-errno-glibc
 
 # The sandbox itself has Lambda's shape (ext4 /tmp, read-only /, uid 993, limits, PID namespace,
 # memory limit, a timeout kills the tree) and leaves nothing on the host. ~10 s.
 test-sandbox-shape:
 	tests/sandbox_shape.sh
+
+# The store's error numbers case by case against real glibcs: Debian 11's 2.31, this machine's,
+# and sid's (the newest, which the store must equal; tests/rootfs.sh builds the roots once).
+test-errno-glibc: lib
+	tests/errno_glibc.sh $$(tests/rootfs.sh bullseye amd64 python3) host $$(tests/rootfs.sh sid amd64 python3)
 
 # The README's figures are bench/results/bench.json's (bench/readme.py; make bench writes them).
 test-readme:

@@ -6,6 +6,7 @@
 #   bullseye amd64 python3          glibc 2.31, Python 3.9: a glibc older than 2.33/2.34, where
 #                                   sem_open lives in libpthread, dlsym in libdl, stat is __xstat
 #   bookworm arm64 python3 ...      aarch64 (Graviton-shaped), run through qemu-user + binfmt_misc
+#   sid amd64 python3               the newest glibc Debian has (tests/errno_glibc.sh)
 #
 # The tree goes to build/rootfs/SUITE-ARCH (a marker file holds the package list: a different list
 # rebuilds). mmdebstrap --mode=root needs root; a foreign ARCH needs qemu-user-static, arch-test and
@@ -49,7 +50,10 @@ fi
 rm -rf "$dir"
 mkdir -p "$(dirname "$dir")"
 echo "rootfs: building $suite/$arch with ${pkgs:-nothing extra} (a few minutes, once)" >&2
-mmdebstrap --quiet --mode=root --variant=minbase --architectures="$arch" \
+# sid's Release file is a frozen snapshot whose Valid-Until date has passed.
+aptopt=()
+[ "$suite" != sid ] || aptopt=(--aptopt='Acquire::Check-Valid-Until "false"')
+mmdebstrap --quiet --mode=root --variant=minbase --architectures="$arch" "${aptopt[@]+"${aptopt[@]}"}" \
     ${pkgs:+--include="$pkgs"} "$suite" "$dir" http://deb.debian.org/debian >&2
 echo "$pkgs" > "$marker"
 echo "$dir"
