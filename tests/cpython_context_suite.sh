@@ -38,7 +38,7 @@ run() {   # run NAME METHOD -- sandbox options
         --env "SHMR_SUITE_METHOD=$method" --env "SHMR_SUITE_NATIVE=$native" -- /bin/sh -c \
         "cd /tmp && $PY -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
             $PY $PROJECT/tests/cpython_context_suite.py -v; rc=\$?; i=0;
-         while [ \$i -lt 50 ] && [ -n \"\$(ls -A /tmp/shm 2>/dev/null)\" ]; do sleep 0.1; i=\$((i+1)); done
+         while [ \$i -lt 300 ] && [ -n \"\$(ls -A /tmp/shm 2>/dev/null)\" ]; do sleep 0.1; i=\$((i+1)); done
          [ $native = 1 ] || ls -A /tmp/shm 2>/dev/null | sed 's/^/   left: /'; exit \$rc" \
         > "$log" 2>&1 < /dev/null || rc=$?
     echo "$name $method: exit $rc, wall $((SECONDS - t0)) s"

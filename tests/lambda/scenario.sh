@@ -28,8 +28,9 @@ fi
 fail() { echo "lambda: FAIL: $*" >&2; exit 1; }
 # Everything in the store, resource-tracker journals (.tracker.*) included.
 objects() { ls -A "$store" 2>/dev/null || true; }
-# After a runtime exits its trackers may still be finishing: give them up to 5 s.
-settle() { i=0; while [ -n "$(objects)" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done; }
+# After a runtime exits its trackers may still be finishing: give them up to 30 s (a loaded
+# 2-core machine, the store on a disk-backed ext4).
+settle() { i=0; while [ -n "$(objects)" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done; }
 
 expect() {
     case $1 in

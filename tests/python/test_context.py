@@ -26,9 +26,10 @@ PRIMITIVES = ["Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "Ev
               "SharedMemoryManager", "Manager"]
 EXTRA = ["registered", "grandchild"]
 
-# wait (up to 5 s) for a resource tracker's journal to go, then list the store
+# wait (up to 30 s: a loaded machine, a disk-backed /tmp) for a resource tracker's journal to go,
+# then list the store
 SCRIPT = ('%s %s "$1" "$2"; rc=$?; i=0; '
-          'while [ $i -lt 50 ] && [ -n "$(ls -A /tmp/shm 2>/dev/null)" ]; do sleep 0.1; i=$((i+1)); done; '
+          'while [ $i -lt 300 ] && [ -n "$(ls -A /tmp/shm 2>/dev/null)" ]; do sleep 0.1; i=$((i+1)); done; '
           'echo "LEFT-BEGIN"; ls -A /tmp/shm 2>/dev/null; echo "LEFT-END"; exit $rc')
 
 pytestmark = [
