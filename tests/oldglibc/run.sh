@@ -61,6 +61,12 @@ t0=$SECONDS
 out=$(sb --devshm=none -- python3 "$HERE/check.py" baseline 2>&1 || true)
 echo "== devshm=none, no preload ($((SECONDS - t0)) s)"
 want '^CHECK baseline ok' "baseline: $(grep '^CHECK' <<<"$out" || echo "$out" | tail -3)"
+# doctor (the checkout's package on this Python 3.9) names Lambda's ENOSYS and explains it.
+out=$(sb --devshm=none --env PYTHONPATH="$PROJECT/pybind" --env SHM_REDIRECT=off -- \
+    python3 -m shm_redirect doctor 2>&1 || true)
+echo "== doctor, devshm=none, no preload"
+want '^   sem_open  fails: ENOSYS ' "doctor: no ENOSYS for sem_open: $(grep -m1 'sem_open' <<<"$out")"
+want "why: glibc < 2\.34 found no tmpfs mounted" "doctor: ENOSYS not explained"
 
 for devshm in none native; do
     t0=$SECONDS
