@@ -43,7 +43,7 @@ $(BUILD)/asan/test_shim: $(TEST_C) shim/tests/harness.h $(BUILD)/asan/libshm_red
 deps:
 	@tests/install-deps.sh
 
-# Shipping (issue 4): old glibc, arm64, the static Go helper, Lambda layers; one file each.
+# Shipping: old glibc, arm64, the static Go helper, Lambda layers; one file each.
 include mk/arm64.mk mk/oldglibc.mk mk/gocore-bin.mk mk/layer.mk mk/bench.mk
 
 # Everything, in order of speed: a red fast test stops the run before the slow suites.

@@ -1,4 +1,4 @@
-# mk/bench.mk — benchmarks side by side with native /dev/shm (issue 5).
+# mk/bench.mk — benchmarks side by side with native /dev/shm.
 #
 #   make bench-all     every workload in every configuration (native /dev/shm; sandbox +
 #                      LD_PRELOAD; activation patch and preload; shm_redirect.get_context()),

@@ -1,4 +1,4 @@
-# mk/layer.mk — AWS Lambda layers and the container-image tree (issue 4), and their tests.
+# mk/layer.mk — AWS Lambda layers and the container-image tree, and their tests.
 #
 #   make layer        build/layer/shm-redirect-layer-{x86_64,arm64}.zip (+ their unpacked trees)
 #   make layer-tree   build/layer/tree: the layer's /opt for this machine's architecture only

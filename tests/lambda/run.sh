@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The Lambda-shaped end-to-end test (issue 4): a Debian root file system standing in for the
-# Lambda image (tests/rootfs.sh), entered by tests/sandbox.sh with a read-only /, a fresh /tmp,
-# no /dev/shm and uid 993; the layer's tree at /opt, the handlers at /var/task, the stand-in
-# runtime at /var/runtime/bootstrap.py; then tests/lambda/scenario.sh.
+# The Lambda-shaped end-to-end test: a Debian root file system standing in for the Lambda image
+# (tests/rootfs.sh), entered by tests/sandbox.sh with a read-only /, a fresh ext4 /tmp, no
+# /dev/shm, uid 993 and a 1,024 MB memory limit; the layer's tree at /opt, the handlers at
+# /var/task, the stand-in runtime at /var/runtime/bootstrap.py; then tests/lambda/scenario.sh.
 #
 #   tests/lambda/run.sh [ARCH:MODE ...]      default: every combination below
 #
@@ -107,7 +107,9 @@ for combo in "${combos[@]}"; do
     [ -d "$opt" ] || { echo "$opt missing: run make layer layer-tree" >&2; exit 2; }
     echo "== lambda $combo"
     t0=$(date +%s)
-    if "$root/tests/sandbox.sh" --root="$rfs" --ro --uid=993 --devshm=none \
+    # A function's memory setting: the whole tree (runtime, workers, the store's page cache) in
+    # 1,024 MB, as a Lambda function configured so.
+    if "$root/tests/sandbox.sh" --root="$rfs" --ro --uid=993 --devshm=none --mem=1024M \
         --bind="$opt:/opt" --bind="$here/task:/var/task" --bind="$here/bootstrap.py:/var/runtime/bootstrap.py" \
         "${envs[@]}" "${py[@]+"${py[@]}"}" -- /bin/bash "$here/scenario.sh" $handlers; then
         echo "== lambda $combo: ok ($(( $(date +%s) - t0 )) s)"
