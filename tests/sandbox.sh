@@ -142,11 +142,11 @@ if [ "$inner" = 0 ]; then
     for t in unshare setpriv tini-static mkfs.ext4; do
         command -v "$t" >/dev/null || die "needs $t (util-linux, tini, e2fsprogs): run tests/install-deps.sh"
     done
+    # The host's pid_max, to tell a kernel with per-namespace pid_max (the new /proc differs).
+    export SANDBOX_HOST_PID_MAX; SANDBOX_HOST_PID_MAX=$(cat /proc/sys/kernel/pid_max)
     # --fork: unshare's child is PID 1 of the new PID namespace; unshare waits for it and exits
     # with its status. --kill-child: if unshare itself is killed (see supervise), PID 1 dies
     # with it and the kernel kills everything else in the namespace.
-    # The host's pid_max, to tell a kernel with per-namespace pid_max (the new /proc differs).
-    export SANDBOX_HOST_PID_MAX; SANDBOX_HOST_PID_MAX=$(cat /proc/sys/kernel/pid_max)
     supervise unshare --mount --pid --fork --kill-child --propagation private -- "$SELF" --inner "${ORIG_ARGS[@]}"
     exit   # with CMD's status
 fi
