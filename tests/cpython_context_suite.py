@@ -157,5 +157,9 @@ elif os.environ.get("SHMR_SUITE_METHOD") and not _NATIVE:
     install()   # imported by name (forkserver preload, unpickling in a child)
 
 if __name__ == "__main__":
+    import faulthandler
     import unittest
+    # As regrtest --timeout: a hung test dumps every thread and exits, so the log shows where
+    # (tests/suite_compare.py tells CPython's own known hangs from anything else).
+    faulthandler.dump_traceback_later(float(os.environ.get("SHMR_SUITE_TIMEOUT", "480")), exit=True)
     unittest.main()

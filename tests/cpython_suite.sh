@@ -11,10 +11,15 @@
 # the store empty afterwards: tests/suite_compare.py. A skip that differs would mean the preload
 # made CPython think something is missing; a missing id, that a test crashed or was lost.
 #
-# Environment knobs: CPYTHON_UID (993), CPYTHON_TIMEOUT (per module, s; 900),
+# A module that times out fails; if its hang is one of CPython's own (tests/cpython_known_hangs.txt
+# says which, and why), that module alone is run once more in the same arm, into NAME.rerun.log,
+# and the rerun is compared instead; the summary names it.
+#
+# Environment knobs: CPYTHON_UID (993), CPYTHON_TIMEOUT (per module, s; 480: the longest module
+# takes 2.3 min on 2 cores),
 # CPYTHON_MODULES (the four below), CPYTHON_RUNS ("baseline sandbox"; a baseline is always run
 # first, and only this invocation's logs are compared), PYTHON (/usr/bin/python3).
-# Logs: build/cpython-logs/{baseline,sandbox}.log (full -v output), summary.txt.
+# Logs: build/cpython-logs/{baseline,sandbox}.log (full -v output), NAME.rerun.log, summary.txt.
 #
 # Activation runs (the Python package instead of LD_PRELOAD): CPYTHON_ACTIVATION="patch preload"
 # (any of patch, patch-pure, patch-export, preload). Every interpreter then activates at start-up through
@@ -49,7 +54,7 @@ else
     PY=${PYTHON:-/usr/bin/python3}
 fi
 UID_=${CPYTHON_UID:-993}
-TIMEOUT=${CPYTHON_TIMEOUT:-900}
+TIMEOUT=${CPYTHON_TIMEOUT:-480}
 MODULES=${CPYTHON_MODULES:-"test_multiprocessing_fork test_multiprocessing_spawn test_multiprocessing_forkserver test_concurrent_futures"}
 [ -n "$ACTIVATION" ] || RUNS=${CPYTHON_RUNS:-"baseline sandbox"}
 # Every comparison is against a baseline run of this same invocation: never against old logs.
@@ -84,11 +89,11 @@ COMMON=(--ro --uid="$UID_")
 LIST_STORE='d=${SHM_REDIRECT_DIR:-${TMPDIR:-/tmp}/shm}; [ "$1" = native ] && d=/dev/shm
 echo "== objects left in $d:"; ls -ld "$d"; ls -A "$d" 2>/dev/null | sed "s/^/   left: /"; true'
 
-run_suite() {   # run_suite NAME -- sandbox options...
+run_suite() {   # run_suite NAME sandbox-options...   (RUN_MODULES: the modules; default all)
     local name=$1; shift
-    local log="$LOGDIR/$name.log"
-    local kind=store; [ "$name" = baseline ] && kind=native
-    echo "== $name: sandbox.sh ${COMMON[*]} $* -- $PY -m test -j2 -v --timeout=$TIMEOUT $MODULES"
+    local log="$LOGDIR/$name.log" mods=${RUN_MODULES:-$MODULES}
+    local kind=store; [ "${name%.rerun}" = baseline ] && kind=native
+    echo "== $name: sandbox.sh ${COMMON[*]} $* -- $PY -m test -j2 -v --timeout=$TIMEOUT $mods"
     local t0=$SECONDS
     # -j2: one module per core; -v: every worker's full unittest output (with -j, regrtest prints
     # a worker's captured output right after the module's progress line, so each module's
@@ -107,22 +112,33 @@ run_suite() {   # run_suite NAME -- sandbox options...
     local rc=0
     "$SANDBOX" "${COMMON[@]}" "$@" -- /bin/sh -c \
         "$PY -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
-            $PY -m test -j2 -v --timeout=$TIMEOUT $MODULES; rc=\$?; set -- $kind; $LIST_STORE; exit \$rc" \
+            $PY -m test -j2 -v --timeout=$TIMEOUT $mods; rc=\$?; set -- $kind; $LIST_STORE; exit \$rc" \
         >> "$log" 2>&1 < /dev/null || rc=$?
     sleep 1; kill "$tailpid" 2>/dev/null || true; wait "$tailpid" 2>/dev/null || true
     mkdir -p "$LOGDIR"   # (a concurrent make clean must not cost us the summary)
     echo "$name: regrtest exit $rc, wall $((SECONDS - t0)) s" | tee "$LOGDIR/$name.time"
 }
 
+run_arm() {   # run_arm NAME sandbox-options...: a run, and once more for a known upstream hang
+    run_suite "$@"
+    local hung
+    hung=$("$PY" "$PROJECT/tests/suite_compare.py" known-hangs regrtest "$LOGDIR/$1.log" | xargs)
+    if [ -n "$hung" ]; then
+        echo "== $1: known upstream hang (tests/cpython_known_hangs.txt) in $hung: run once more"
+        local name=$1; shift
+        RUN_MODULES=$hung run_suite "$name.rerun" "$@"
+    fi
+}
+
 echo "cpython_suite: $($PY -V), uid $UID_, per-module timeout ${TIMEOUT}s, logs in $LOGDIR"
 for r in $RUNS; do
     case $r in
-        baseline) run_suite baseline --devshm=native ;;
-        sandbox)  run_suite sandbox --devshm=none --preload ;;
-        patch)    run_suite patch --devshm=none --env SHM_REDIRECT=patch --env SHM_REDIRECT_EXPORT=defer ;;
-        patch-pure) run_suite patch-pure --devshm=none --env SHM_REDIRECT=patch --env SHM_REDIRECT_EXPORT=0 ;;
-        patch-export) run_suite patch-export --devshm=none --env SHM_REDIRECT=patch ;;
-        preload)  run_suite preload --devshm=none --env SHM_REDIRECT=preload ;;
+        baseline) run_arm baseline --devshm=native ;;
+        sandbox)  run_arm sandbox --devshm=none --preload ;;
+        patch)    run_arm patch --devshm=none --env SHM_REDIRECT=patch --env SHM_REDIRECT_EXPORT=defer ;;
+        patch-pure) run_arm patch-pure --devshm=none --env SHM_REDIRECT=patch --env SHM_REDIRECT_EXPORT=0 ;;
+        patch-export) run_arm patch-export --devshm=none --env SHM_REDIRECT=patch ;;
+        preload)  run_arm preload --devshm=none --env SHM_REDIRECT=preload ;;
         *) echo "cpython_suite: unknown run '$r'" >&2; exit 2 ;;
     esac
 done
