@@ -16,12 +16,13 @@ SAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-rec
 
 LIB     = $(BUILD)/libshm_redirect.so
 SHIM_C   = shim/shm_redirect.c shim/store.c
-SHIM_SRC = $(SHIM_C) shim/store.h shim/store_format.h shim/exports.map Makefile
+SHIM_SRC = $(SHIM_C) shim/shm_redirect.h shim/store.h shim/store_format.h shim/exports.map Makefile
 
 .PHONY: all lib test test-exports test-go test-c test-c-asan deps demo bench clean
 
 all: lib
 
+# ---- The shim (C): the preload and the library the Python package calls in process ----
 lib: $(LIB)
 
 $(LIB): $(SHIM_SRC)
@@ -30,14 +31,15 @@ $(LIB): $(SHIM_SRC)
 
 # C tests link the library directly (it then interposes like a preload).
 TEST_C = $(wildcard shim/tests/*.c)
-$(BUILD)/test_shim: $(TEST_C) shim/tests/harness.h $(LIB)
+TEST_C_DEPS = $(TEST_C) shim/tests/harness.h shim/shm_redirect.h shim/store_format.h
+$(BUILD)/test_shim: $(TEST_C_DEPS) $(LIB)
 	$(CC) $(WARN) -O1 -g -o $@ $(TEST_C) -L$(BUILD) -Wl,-rpath,'$$ORIGIN' -lshm_redirect -lpthread
 
 $(BUILD)/asan/libshm_redirect.so: $(SHIM_SRC)
 	@mkdir -p $(BUILD)/asan
 	$(CC) $(SHIM_CFLAGS) $(SAN) $(SHIM_LDFLAGS) -o $@ $(SHIM_C)
 
-$(BUILD)/asan/test_shim: $(TEST_C) shim/tests/harness.h $(BUILD)/asan/libshm_redirect.so
+$(BUILD)/asan/test_shim: $(TEST_C_DEPS) $(BUILD)/asan/libshm_redirect.so
 	$(CC) $(WARN) $(SAN) -O1 -g -o $@ $(TEST_C) -L$(BUILD)/asan -Wl,-rpath,'$$ORIGIN' -lshm_redirect -lpthread
 
 deps:
@@ -53,26 +55,22 @@ test: deps lib test-readme test-sandbox-shape test-go test-c test-c-asan test-gl
 	test-py test-upstream-hangs-share test-cpython test-cpython-activation test-cpython-context
 	@echo "make test: all passed"
 
-# go test -v with every skip judged (tests/go_tests.sh): on the host as root none may skip; in the
-# Lambda-shaped sandbox (no /dev/shm, ext4 /tmp, uid 993) only "needs root" ones, run again as root.
-test-go:
-	$(GO) vet ./...
-	tests/go_tests.sh host
-	tests/go_tests.sh sandbox
-
 # The preload exports exactly the interposed functions, unversioned, and carries no Go runtime
 # (Go does not survive fork(): a Go sem_open hung forked children in 13 of 100 Pool runs).
-EXPORTS = sem_close sem_open sem_unlink shm_open shm_unlink statvfs statvfs64
+EXPORTS = sem_close sem_open sem_unlink shm_open shm_redirect_native_errno shm_redirect_store_dir \
+	shm_redirect_store_open shm_unlink statvfs statvfs64
+# $(call check-exports,NM,READELF,LIB): LIB exports exactly $(EXPORTS), unversioned, no Go runtime.
+check-exports = test "$$($(1) -D --defined-only $(3) | awk '{print $$3}' | sort | xargs)" = "$(EXPORTS)" \
+		|| { echo "unexpected exports:"; $(1) -D --defined-only $(3); exit 1; }; \
+	! $(1) -D $(3) | grep -iE 'runtime\.|_cgo_|crosscall' || { echo "Go runtime in $(3)"; exit 1; }; \
+	! $(2) -V $(3) | grep -q 'Version definition' || { echo "versioned exports in $(3)"; exit 1; }
 test-exports: $(LIB)
-	@test "$$(nm -D --defined-only $(LIB) | awk '{print $$3}' | sort | xargs)" = "$(EXPORTS)" \
-		|| { echo "unexpected exports:"; nm -D --defined-only $(LIB); exit 1; }
-	@! nm -D $(LIB) | grep -iE 'runtime\.|_cgo_|crosscall' || { echo "Go runtime in $(LIB)"; exit 1; }
-	@! readelf -V $(LIB) | grep -q 'Version definition' || { echo "versioned exports"; exit 1; }
+	@$(call check-exports,nm,readelf,$(LIB))
 	@echo "exports: $(EXPORTS) (unversioned, no Go runtime)"
 
 # On the host (root), then in the Lambda-shaped sandbox as uid 993; the tests that need root
 # (they switch uids to build hostile directories) skip there and run again as root.
-test-c: test-exports $(BUILD)/test_shim
+test-c: test-exports $(BUILD)/test_shim test-c-nodlsym
 	$(BUILD)/test_shim
 	tests/sandbox.sh --devshm=none --ro -- $(abspath $(BUILD))/test_shim
 	tests/sandbox.sh --devshm=none --ro --as-root -- $(abspath $(BUILD))/test_shim --needs-root
@@ -82,6 +80,17 @@ test-c-asan: $(BUILD)/asan/test_shim
 	tests/sandbox.sh --devshm=none --ro --env ASAN_OPTIONS=detect_leaks=1 -- $(abspath $(BUILD))/asan/test_shim
 	tests/sandbox.sh --devshm=none --ro --as-root --env ASAN_OPTIONS=detect_leaks=1 -- \
 		$(abspath $(BUILD))/asan/test_shim --needs-root
+
+# ---- The Go core (core/, core/jsonapi, cmd/shmr-core, pybind/ for gopy) ----
+
+# go test -v with every skip judged (tests/go_tests.sh): on the host as root none may skip; in the
+# Lambda-shaped sandbox (no /dev/shm, ext4 /tmp, uid 993) only "needs root" ones, run again as root.
+test-go:
+	$(GO) vet ./...
+	tests/go_tests.sh host
+	tests/go_tests.sh sandbox
+
+# ---- The main job, benchmarks ----
 
 # The main job: a Pool failing in the no-/dev/shm sandbox, then working with the preload.
 demo: deps lib
@@ -157,10 +166,10 @@ wheel: deps
 # All Python tests (tests/python): builds the wheel once, installs it offline into a fresh venv
 # and tests the package, the CLI, fork safety of the Go core and activation (test-activate is
 # the activation part alone). ~3 min.
-test-py: lib
+test-py: lib $(BUILD)/shmr-core
 	$(PYTHON) -m pytest -q -rs tests/python
 
-# ---- Activation at interpreter start (pybind/shm_redirect/_activate.py; need root) ----
+# ---- Activation at interpreter start (pybind/shm_redirect/activation/activate.py; need root) ----
 .PHONY: test-activate test-cpython-activation
 
 # patch/preload/auto x sitecustomize/.pth hooks, every primitive x fork/spawn/forkserver in the
@@ -175,7 +184,7 @@ test-cpython-activation: lib
 	CPYTHON_ACTIVATION="patch preload" tests/cpython_suite.sh
 
 
-# ---- The resource tracker (pybind/shm_redirect/resource_tracker.py; needs root) ----
+# ---- The resource tracker (pybind/shm_redirect/mp/resource_tracker.py; needs root) ----
 .PHONY: test-tracker
 
 # Real processes in the no-/dev/shm sandbox: normal exit, SIGKILLed trees (new tracker start and

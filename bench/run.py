@@ -45,7 +45,7 @@ LIB = os.path.join(ROOT, "build", "libshm_redirect.so")
 PY = "/usr/bin/python3"
 UID = "993"
 CONFIGS = ["native", "preload", "patch", "act-preload", "context"]
-# What shm_redirect._activate.state and LD_PRELOAD must be in each configuration's workload
+# What shm_redirect.activation.activate.state and LD_PRELOAD must be in each configuration's workload
 # process: a configuration that silently ran natively would report a perfect 1.00.
 EXPECT = {"native": (None, False), "preload": (None, True), "patch": ("patch", True),
           "act-preload": ("preloaded", True), "context": (None, False)}

@@ -18,8 +18,8 @@ import sys
 import time
 
 PY = "/usr/bin/python3"
-PTH_LINE = "import shm_redirect._activate; shm_redirect._activate.activate()\n"
-INPROC = ("import time; t = time.perf_counter_ns(); import shm_redirect._activate as a; "
+PTH_LINE = "import shm_redirect.activation.activate; shm_redirect.activation.activate.activate()\n"
+INPROC = ("import time; t = time.perf_counter_ns(); import shm_redirect.activation.activate as a; "
           "a.activate(); print((time.perf_counter_ns() - t) / 1000)")
 
 

@@ -51,7 +51,7 @@ def shared_memory_class(ctx):
 def activation_state():
     """What shm-redirect did to this interpreter, to check that the configuration is what it
     claims (a silently native 'patch' run would make every ratio 1.00)."""
-    mod = sys.modules.get("shm_redirect._activate")
+    mod = sys.modules.get("shm_redirect.activation.activate")
     return mod.state if mod else None
 
 

@@ -37,31 +37,59 @@ func resolveDir(getenv func(string) string, nativeDir string) (string, bool, err
 		if d[0] != '/' {
 			return "", false, pathErr("resolve", d, syscall.EINVAL)
 		}
-		return d, false, nil
+		return storePath(d)
 	}
-	if nativeUsable(nativeDir) {
+	if nativeStatus(nativeDir) == nil {
 		return nativeDir, true, nil
 	}
 	tmp := getenv("TMPDIR")
 	if tmp == "" || tmp[0] != '/' {
 		tmp = DefaultTmpDir
 	}
-	return filepath.Join(tmp, StoreSubdir), false, nil
+	return storePath(tmp + "/" + StoreSubdir)
 }
 
-// nativeUsable reports whether dir is a tmpfs directory the effective uid
-// may write and search. AT_EACCESS checks with the effective ids, as the
-// preload does; W_OK also fails on a read-only mount.
-func nativeUsable(dir string) bool {
+// storePath is the store path p as the preload spells it: the same string,
+// trailing slashes stripped (with one, O_NOFOLLOW would follow a symlink)
+// and nothing else cleaned, or ENAMETOOLONG when it does not fit PATH_MAX.
+func storePath(p string) (string, bool, error) {
+	if len(p) >= unix.PathMax {
+		return "", false, pathErr("resolve", p, syscall.ENAMETOOLONG)
+	}
+	for len(p) > 1 && p[len(p)-1] == '/' {
+		p = p[:len(p)-1]
+	}
+	return p, false, nil
+}
+
+// NativeStatus reports why ResolveDir does not choose the native /dev/shm:
+// nil when it does, else an *os.PathError whose Err says why, as the preload
+// judges it (STORE.md "Which directory"): the errno of statfs or stat
+// (ENOENT), EMEDIUMTYPE when it is not a tmpfs, ENOTDIR, or that of
+// faccessat for the effective ids (EACCES; EROFS on a read-only mount).
+// It does not look at $SHM_REDIRECT_DIR, which overrides it.
+func NativeStatus() error {
+	return pathErr("native", NativeDir, nativeStatus(NativeDir))
+}
+
+// nativeStatus is NativeStatus for any directory, unwrapped. AT_EACCESS
+// checks with the effective ids, as the preload does.
+func nativeStatus(dir string) error {
 	var fs unix.Statfs_t
-	if unix.Statfs(dir, &fs) != nil || uint64(fs.Type) != TmpfsMagic {
-		return false
+	if err := unix.Statfs(dir, &fs); err != nil {
+		return err
+	}
+	if uint64(fs.Type) != TmpfsMagic {
+		return unix.EMEDIUMTYPE
 	}
 	var st unix.Stat_t
-	if unix.Stat(dir, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return false
+	if err := unix.Stat(dir, &st); err != nil {
+		return err
 	}
-	return unix.Faccessat(unix.AT_FDCWD, dir, unix.W_OK|unix.X_OK, unix.AT_EACCESS) == nil
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return unix.ENOTDIR
+	}
+	return unix.Faccessat(unix.AT_FDCWD, dir, unix.W_OK|unix.X_OK, unix.AT_EACCESS)
 }
 
 // Open opens the store directory dir, creating its last component when
@@ -90,8 +118,9 @@ func Open(dir string) (*Store, error) {
 }
 
 // OpenDefault opens the directory ResolveDir chooses. The native /dev/shm
-// is opened as it is, never created or changed, and the Store is then not
-// Managed: Sweep refuses to touch it.
+// is glibc's: opened as glibc uses it (a symlink followed, no ownership
+// rules), never created or changed, and the Store is then not Managed:
+// Sweep refuses to touch it.
 func OpenDefault() (*Store, error) {
 	dir, native, err := ResolveDir()
 	if err != nil {
@@ -100,7 +129,11 @@ func OpenDefault() (*Store, error) {
 	if !native {
 		return Open(dir)
 	}
-	return openDir(dir, false)
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, pathErr("open", dir, err)
+	}
+	return &Store{dir: dir, fd: fd}, nil
 }
 
 // openDir opens and checks dir; created says whether we just made it.

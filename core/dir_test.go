@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -40,6 +41,12 @@ func TestResolveDir(t *testing.T) {
 		{env("TMPDIR", "/var/tmp"), notNative, "/var/tmp/shm", false, nil},
 		{env("TMPDIR", "relative"), notNative, "/tmp/shm", false, nil},
 		{env(), filepath.Join(notNative, "missing"), "/tmp/shm", false, nil},
+		// Spelled as the preload spells it: trailing slashes go, nothing else is cleaned.
+		{env(EnvDir, "/x/store//"), notNative, "/x/store", false, nil},
+		{env(EnvDir, "/"), notNative, "/", false, nil},
+		{env("TMPDIR", "/var/tmp/"), notNative, "/var/tmp//shm", false, nil},
+		{env("TMPDIR", "/a/../b"), notNative, "/a/../b/shm", false, nil},
+		{env(EnvDir, "/"+strings.Repeat("x", unix.PathMax)), notNative, "", false, syscall.ENAMETOOLONG},
 	} {
 		dir, native, err := resolveDir(c.env, c.native)
 		if dir != c.dir || native != c.isNat || !errors.Is(err, c.err) || (err == nil) != (c.err == nil) {
@@ -47,7 +54,7 @@ func TestResolveDir(t *testing.T) {
 		}
 	}
 	// /dev/shm is native exactly when it is a tmpfs we may write.
-	if nativeUsable(NativeDir) {
+	if nativeStatus(NativeDir) == nil {
 		dir, native, err := resolveDir(env(), NativeDir)
 		if dir != NativeDir || !native || err != nil {
 			t.Errorf("resolveDir() = %q, %v, %v; want native %s", dir, native, err, NativeDir)
@@ -66,7 +73,7 @@ func TestOpenDefault(t *testing.T) {
 	if s.Dir() != dir || !s.Managed() {
 		t.Fatalf("OpenDefault() = %s managed=%v, want %s managed", s.Dir(), s.Managed(), dir)
 	}
-	if !nativeUsable(NativeDir) {
+	if nativeStatus(NativeDir) != nil {
 		return
 	}
 	t.Setenv(EnvDir, "")
@@ -201,5 +208,36 @@ func TestClosedStore(t *testing.T) {
 	}
 	if _, err := s.List(); !errors.Is(err, ErrClosed) {
 		t.Fatalf("List on closed store: %v", err)
+	}
+}
+
+func TestNativeStatus(t *testing.T) {
+	for _, c := range []struct {
+		dir  string
+		want error
+	}{
+		{filepath.Join(t.TempDir(), "missing"), unix.ENOENT},
+		{"/proc", unix.EMEDIUMTYPE}, // a directory, but not a tmpfs
+	} {
+		if err := nativeStatus(c.dir); err != c.want {
+			t.Errorf("nativeStatus(%s) = %v, want %v", c.dir, err, c.want)
+		}
+	}
+	// A tmpfs file that is not a directory: only where /dev/shm is a tmpfs.
+	var fs unix.Statfs_t
+	if unix.Statfs(NativeDir, &fs) == nil && uint64(fs.Type) == TmpfsMagic {
+		f, err := os.CreateTemp(NativeDir, "shmr-native-status-")
+		if err == nil {
+			defer os.Remove(f.Name())
+			f.Close()
+			if err := nativeStatus(f.Name()); err != unix.ENOTDIR {
+				t.Errorf("nativeStatus(a tmpfs file) = %v, want ENOTDIR", err)
+			}
+		}
+	}
+	err := NativeStatus()
+	var pe *os.PathError
+	if err != nil && (!errors.As(err, &pe) || pe.Path != NativeDir) {
+		t.Errorf("NativeStatus() = %#v, want nil or an *os.PathError for %s", err, NativeDir)
 	}
 }

@@ -1,14 +1,15 @@
 package core
 
 // The on-disk format of the store. These constants are the single source of
-// truth: shim/store_format.h is generated from this table by
-// `go generate ./core` (see gen_header.go), and TestHeaderIsFresh fails when
-// the checked-in header differs from what the table produces.
+// truth: shim/store_format.h and pybind/shm_redirect/store/format.py are
+// generated from this table by `go generate ./core` (internal/genheader), and
+// TestGeneratedFilesAreFresh fails when a checked-in copy differs from what
+// the table produces.
 //
 // Keep every value here a literal that C can read: a decimal or octal
 // integer, or a Go string without escapes.
 
-//go:generate go run ./internal/genheader -o ../shim/store_format.h
+//go:generate go run ./internal/genheader -o ../shim/store_format.h -py ../pybind/shm_redirect/store/format.py
 
 // FormatConst is one named constant shared with the C shim.
 type FormatConst struct {
@@ -35,7 +36,15 @@ var Format = []FormatConst{
 	{"DEFAULT_TMPDIR", DefaultTmpDir, "parent of the store when neither SHMR_ENV_DIR nor TMPDIR is set"},
 	{"STORE_SUBDIR", StoreSubdir, "the store is $TMPDIR/STORE_SUBDIR"},
 	{"TMPFS_MAGIC", TmpfsMagic, "statfs f_type of tmpfs"},
+	{"SWEEP_GRACE_DEFAULT", SweepGraceDefault, "seconds of a sweep's grace period when none is given (0: none; negative: EINVAL)"},
+	{"JOURNAL_PREFIX", JournalPrefix, "a resource tracker's journal in the store: JOURNAL_PREFIX PID.STARTTIME (not an object)"},
 }
+
+// PythonNames are the constants of Format that the Python package gets: the
+// sizes and names its bindings need, never the rules that choose or check a
+// directory (TMPDIR, tmpfs, modes), which it asks the C library for.
+var PythonNames = []string{"SEM_SIZE", "SEM_VALUE_MAX", "SEM_PREFIX", "SEM_NAME_MAX",
+	"SHM_NAME_MAX", "ENV_DIR", "NATIVE_DIR", "SWEEP_GRACE_DEFAULT", "JOURNAL_PREFIX"}
 
 const (
 	// SemSize is the size of a semaphore file: sizeof(sem_t) on 64-bit glibc.
@@ -61,8 +70,10 @@ const (
 	// StoreSubdir is the store's name under the temporary directory.
 	StoreSubdir = "shm"
 	// JournalPrefix starts the name of a resource tracker's journal
-	// (pybind/shm_redirect/resource_tracker.py): not an object, never swept.
+	// (pybind/shm_redirect/mp/resource_tracker.py): not an object, never swept.
 	JournalPrefix = ".tracker."
+	// SweepGraceDefault is DefaultGrace in seconds.
+	SweepGraceDefault = 60
 	// TmpfsMagic is TMPFS_MAGIC from linux/magic.h.
 	TmpfsMagic = 0x01021994
 

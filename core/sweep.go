@@ -8,14 +8,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// DefaultGrace is the grace period of Sweep when SweepOptions.Grace is zero.
-const DefaultGrace = 60 * time.Second
+// DefaultGrace is the grace period that every tool of shm-redirect uses
+// when none is given (STORE.md "Sweeping").
+const DefaultGrace = SweepGraceDefault * time.Second
 
 // SweepOptions tunes Store.Sweep.
 type SweepOptions struct {
 	// Grace spares the objects changed (the newer of mtime and ctime) less
 	// than Grace ago: a process may be between creating an object and
-	// mapping it. Zero means DefaultGrace; a negative Grace means none.
+	// mapping it. Zero spares none; a negative Grace is an error (EINVAL).
+	// The usual value is DefaultGrace.
 	Grace time.Duration
 	// DryRun reports what would be removed and removes nothing.
 	DryRun bool
@@ -39,8 +41,8 @@ func (s *Store) Sweep(opts SweepOptions) ([]Object, error) {
 		return nil, pathErr("sweep", s.dir, ErrNotManaged)
 	}
 	grace := opts.Grace
-	if grace == 0 {
-		grace = DefaultGrace
+	if grace < 0 {
+		return nil, pathErr("sweep", s.dir, unix.EINVAL)
 	}
 	objs, err := s.entries()
 	if err != nil {

@@ -62,8 +62,11 @@ func TestSweep(t *testing.T) {
 	c.line(t)
 
 	// Everything is young: the default grace spares it all.
-	if got, err := s.Sweep(SweepOptions{}); err != nil || len(got) != 0 {
+	if got, err := s.Sweep(SweepOptions{Grace: DefaultGrace}); err != nil || len(got) != 0 {
 		t.Fatalf("Sweep with default grace removed %v, %v", names(got), err)
+	}
+	if _, err := s.Sweep(SweepOptions{Grace: -time.Second}); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("Sweep with a negative grace: %v, want EINVAL", err)
 	}
 	// Old mtimes do not help: the ctime is still new.
 	old := time.Now().Add(-time.Hour)
@@ -92,14 +95,14 @@ func TestSweep(t *testing.T) {
 	assertOnly(t, s, "fifo", "foreign", "held-by-child", "held-by-us", "young")
 
 	// No grace at all: the young one goes too, the held ones stay.
-	got, err = s.Sweep(SweepOptions{Grace: -1})
+	got, err = s.Sweep(SweepOptions{})
 	if err != nil || !slices.Equal(names(got), []string{"young"}) {
 		t.Fatalf("Sweep: %v, %v; want [young]", names(got), err)
 	}
 	// Released, they go.
 	c.wait(t)
 	ours.Close()
-	got, err = s.Sweep(SweepOptions{Grace: -1})
+	got, err = s.Sweep(SweepOptions{})
 	if err != nil || !slices.Equal(names(got), []string{"held-by-child", "held-by-us"}) {
 		t.Fatalf("Sweep: %v, %v", names(got), err)
 	}
@@ -158,7 +161,7 @@ func TestSweepLeavesJournals(t *testing.T) {
 	if err != nil || len(objs) != 1 || objs[0].Kind != KindJournal || objs[0].Kind.String() != "journal" {
 		t.Fatalf("List = %+v, %v; want one journal", objs, err)
 	}
-	gone, err := s.Sweep(SweepOptions{Grace: -1})
+	gone, err := s.Sweep(SweepOptions{})
 	if err != nil || len(gone) != 0 {
 		t.Fatalf("Sweep removed %v (%v); a journal is not an object", names(gone), err)
 	}

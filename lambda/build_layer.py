@@ -15,7 +15,7 @@ Layout (paths inside the zip, i.e. under /opt on Lambda):
 
 No gopy extension: the wheel's is built for one CPython and needs glibc 2.34, while Lambda's
 python3.10/3.11 run on glibc 2.26 and 3.12-3.14 are other CPythons; the package then reaches the
-Go core through bin/shmr-core (shm_redirect._gocore). One layer per architecture serves every
+Go core through bin/shmr-core (shm_redirect.store.gocore). One layer per architecture serves every
 runtime. The package finds the library at ../../lib from itself (shm_redirect.preload_path), so
 the layer holds one copy. Entries are written in sorted order with a fixed timestamp and explicit
 modes (0755 for programs, 0644 otherwise): the same inputs give the same zip, byte for byte.
@@ -39,12 +39,16 @@ def layer_files(lib, core_bin):
     files = [
         ("lib/libshm_redirect.so", lib, 0o755),
         ("shm-redirect", os.path.join(HERE, "shm-redirect"), 0o755),
-        ("python/sitecustomize.py", os.path.join(PKG, "_sitecustomize.py"), 0o644),
+        ("python/sitecustomize.py", os.path.join(PKG, "activation", "sitecustomize.py"), 0o644),
         ("python/shm_redirect/bin/shmr-core", core_bin, 0o755),
     ]
-    for name in sorted(os.listdir(PKG)):
-        if name.endswith(".py"):
-            files.append(("python/shm_redirect/" + name, os.path.join(PKG, name), 0o644))
+    for top, dirs, names in os.walk(PKG):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        rel = os.path.relpath(top, PKG).replace(os.sep, "/")
+        for name in sorted(names):
+            if name.endswith(".py") or name == "py.typed":
+                path = "python/shm_redirect/" + ("" if rel == "." else rel + "/") + name
+                files.append((path, os.path.join(top, name), 0o644))
     for path, src, _ in files:
         if not os.path.isfile(src):
             sys.exit("build_layer: missing %s (for %s)" % (src, path))

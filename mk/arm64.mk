@@ -32,26 +32,21 @@ $(ARM64_LIB): $(SHIM_SRC) mk/arm64.mk
 test-arm64-exports:
 	@$(ARM64_READELF) -h $(ARM64_LIB) | grep -q 'Machine:.*AArch64' \
 		|| { echo "$(ARM64_LIB) is not an AArch64 ELF"; exit 1; }
-	@test "$$($(ARM64_NM) -D --defined-only $(ARM64_LIB) | awk '{print $$3}' | sort | xargs)" = "$(EXPORTS)" \
-		|| { echo "unexpected exports:"; $(ARM64_NM) -D --defined-only $(ARM64_LIB); exit 1; }
-	@! $(ARM64_NM) -D $(ARM64_LIB) | grep -iE 'runtime\.|_cgo_|crosscall' || { echo "Go runtime in $(ARM64_LIB)"; exit 1; }
-	@! $(ARM64_READELF) -V $(ARM64_LIB) | grep -q 'Version definition' || { echo "versioned exports"; exit 1; }
+	@$(call check-exports,$(ARM64_NM),$(ARM64_READELF),$(ARM64_LIB))
 	@echo "arm64 exports: $(EXPORTS) (unversioned, no Go runtime, AArch64)"
 
 # The shim's C tests, linked against the arm64 library as $(BUILD)/test_shim is against $(LIB).
-$(ARM64_BUILD)/test_shim: $(TEST_C) shim/tests/harness.h $(ARM64_LIB)
+$(ARM64_BUILD)/test_shim: $(TEST_C_DEPS) $(ARM64_LIB)
 	$(ARM64_CC) $(WARN) -O1 -g -o $@ $(TEST_C) -L$(ARM64_BUILD) -Wl,-rpath,'$$ORIGIN' -lshm_redirect -lpthread
 
-# Go tests compile C helpers at run time (core: a glibc sem_* client from the string semC in
-# core/interop_test.go; tests/interop: `make` for the preload and `cc` for semclient.c). The arm64
+# Go tests compile C helpers at run time (core: the glibc sem_* client core/testdata/semc.c;
+# tests/interop: `make` for the preload and `cc` for semclient.c). The arm64
 # root has no compiler, so they are cross-built here and tests/arm64/fakebin/{cc,make} hand them
 # out, looked up by the sha256 of the source (a changed source is an error, never a stale binary).
 ARM64_PREBUILT = $(ARM64_BUILD)/prebuilt
-$(ARM64_PREBUILT)/stamp: core/interop_test.go tests/interop/testdata/semclient.c mk/arm64.mk
+$(ARM64_PREBUILT)/stamp: core/testdata/semc.c tests/interop/testdata/semclient.c mk/arm64.mk
 	@rm -rf $(ARM64_PREBUILT); mkdir -p $(ARM64_PREBUILT)
-	{ echo; awk '/^const semC = `/{on=1; next} on && /^`/{exit} on' core/interop_test.go; } > $(ARM64_PREBUILT)/semC.c
-	@grep -q "^int main" $(ARM64_PREBUILT)/semC.c || { echo "semC not found in core/interop_test.go"; exit 1; }
-	$(ARM64_CC) -O1 -pthread -o $(ARM64_PREBUILT)/$$(sha256sum < $(ARM64_PREBUILT)/semC.c | cut -c1-64) $(ARM64_PREBUILT)/semC.c
+	$(ARM64_CC) -O1 -pthread -o $(ARM64_PREBUILT)/$$(sha256sum < core/testdata/semc.c | cut -c1-64) core/testdata/semc.c
 	$(ARM64_CC) -std=gnu11 -Wall -Werror -o $(ARM64_PREBUILT)/$$(sha256sum < tests/interop/testdata/semclient.c | cut -c1-64) \
 		tests/interop/testdata/semclient.c -lpthread
 	@touch $@

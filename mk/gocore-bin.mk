@@ -2,7 +2,7 @@
 #
 # cmd/shmr-core answers the four calls of ./pybind (`shmr-core FN JSON-ARGS`, one JSON line) for
 # the Python package where its gopy extension is missing or cannot load (another CPython, arm64,
-# glibc < 2.34 as on Amazon Linux 2); see pybind/shm_redirect/_gocore.py. CGO_ENABLED=0 makes it
+# glibc < 2.34 as on Amazon Linux 2); see pybind/shm_redirect/store/gocore.py. CGO_ENABLED=0 makes it
 # static: it runs on any Linux of its architecture. The wheel builds its own copy (setup.py).
 .PHONY: gocore-bin
 

@@ -15,7 +15,7 @@ $(OLDGLIBC)/nodlsym/libshm_redirect.so: $(SHIM_SRC)
 	@mkdir -p $(OLDGLIBC)/nodlsym
 	$(CC) $(SHIM_CFLAGS) -DSHMR_FORCE_NO_DLSYM $(SHIM_LDFLAGS) -o $@ $(SHIM_C)
 
-$(OLDGLIBC)/nodlsym/test_shim: $(TEST_C) shim/tests/harness.h $(OLDGLIBC)/nodlsym/libshm_redirect.so
+$(OLDGLIBC)/nodlsym/test_shim: $(TEST_C_DEPS) $(OLDGLIBC)/nodlsym/libshm_redirect.so
 	$(CC) $(WARN) -DSHMR_FORCE_NO_DLSYM -O1 -g -o $@ $(TEST_C) -L$(OLDGLIBC)/nodlsym \
 		-Wl,-rpath,'$$ORIGIN' -lshm_redirect -lpthread
 
@@ -23,9 +23,6 @@ test-c-nodlsym: $(OLDGLIBC)/nodlsym/test_shim
 	$(OLDGLIBC)/nodlsym/test_shim
 	tests/sandbox.sh --devshm=none --ro -- $(abspath $(OLDGLIBC))/nodlsym/test_shim
 	tests/sandbox.sh --devshm=none --ro --as-root -- $(abspath $(OLDGLIBC))/nodlsym/test_shim --needs-root
-
-# `make test-c` covers it too.
-test-c: test-c-nodlsym
 
 # A C program for glibc 2.31 that loads no libdl (tests/oldglibc/nolibdl.c says how it is built).
 $(OLDGLIBC)/nolibdl: tests/oldglibc/nolibdl.c

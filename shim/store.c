@@ -81,13 +81,22 @@ void shmr_lock(void)
 
 /* ---- which directory (STORE.md) ------------------------------------------ */
 
-static int native_usable(void)
+/* 0 when /dev/shm is usable natively, else why not, as an errno (STORE.md): statfs's or
+ * stat's own (ENOENT), EMEDIUMTYPE when it is not a tmpfs, ENOTDIR, or faccessat's for the
+ * effective ids (EACCES; EROFS on a read-only mount). */
+static int native_errno(void)
 {
 	struct statfs sf;
 	struct stat st;
-	return statfs(SHMR_NATIVE_DIR, &sf) == 0 && sf.f_type == SHMR_TMPFS_MAGIC &&
-	       shmr_fstatat(AT_FDCWD, SHMR_NATIVE_DIR, &st, 0) == 0 && S_ISDIR(st.st_mode) &&
-	       faccessat(AT_FDCWD, SHMR_NATIVE_DIR, W_OK | X_OK, AT_EACCESS) == 0;
+	if (statfs(SHMR_NATIVE_DIR, &sf) != 0)
+		return errno;
+	if (sf.f_type != SHMR_TMPFS_MAGIC)
+		return EMEDIUMTYPE;
+	if (shmr_fstatat(AT_FDCWD, SHMR_NATIVE_DIR, &st, 0) != 0)
+		return errno;
+	if (!S_ISDIR(st.st_mode))
+		return ENOTDIR;
+	return faccessat(AT_FDCWD, SHMR_NATIVE_DIR, W_OK | X_OK, AT_EACCESS) == 0 ? 0 : errno;
 }
 
 static int decide(void)
@@ -101,7 +110,7 @@ static int decide(void)
 	if (env && *env) {	/* always a store, even if it names /dev/shm */
 		g_path_err = *env == '/' ? 0 : EINVAL;
 		n = snprintf(g_path, PATH_MAX, "%s", env);
-	} else if (native_usable()) {
+	} else if (native_errno() == 0) {
 		m = M_NATIVE;
 		n = snprintf(g_path, PATH_MAX, "%s", SHMR_NATIVE_DIR);
 	} else {
@@ -135,10 +144,10 @@ int shmr_mode(void)
 
 /* ---- the store directory (STORE.md "Directory safety") ------------------- */
 
-static int open_store(int *fdp, struct stat *st)
+static int open_store(int *fdp, struct stat *st, int create)
 {
-	int created = mkdir(g_path, 0700) == 0;	/* 0700 until the fchmod */
-	if (!created && errno != EEXIST)
+	int created = create && mkdir(g_path, 0700) == 0;	/* 0700 until the fchmod */
+	if (create && !created && errno != EEXIST)
 		return errno;
 	int fd = open(g_path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
@@ -178,7 +187,7 @@ static int get_dir(int *fdp)
 	if (g_dirfd < 0 || shmr_fstat(g_dirfd, &st) != 0 || !S_ISDIR(st.st_mode) ||
 	    st.st_dev != g_dir_dev || st.st_ino != g_dir_ino) {
 		g_dirfd = -1;
-		if ((err = open_store(&g_dirfd, &st)) == 0) {
+		if ((err = open_store(&g_dirfd, &st, 1)) == 0) {
 			g_dir_dev = st.st_dev;
 			g_dir_ino = st.st_ino;
 		}
@@ -213,6 +222,56 @@ int shmr_target(const char *name, int sem, char *fname, int unlinking)
 		return dfd;
 	errno = err;
 	return -1;
+}
+
+/* ---- queries for in-process callers (shm_redirect.h) ---------------------- */
+
+SHMR_API int shm_redirect_native_errno(void)
+{
+	int saved = errno, err = native_errno();
+	errno = saved;
+	return err;
+}
+
+SHMR_API int shm_redirect_store_dir(char *buf, size_t size)
+{
+	struct call c;
+	shmr_enter(&c);
+	int native = shmr_mode() == M_NATIVE;
+	int err = !g_path ? ENOMEM : g_path_err ? g_path_err : strlen(g_path) >= size ? ERANGE : 0;
+	if (!err)
+		strcpy(buf, g_path);
+	shmr_leave(&c, !err);
+	if (err)
+		errno = err;
+	return err ? -1 : native;
+}
+
+/* Natively /dev/shm as it is: it is glibc's, never created or judged by us. Else the store,
+ * through the same checks (and, with create, the same cached descriptor) as every call. */
+SHMR_API int shm_redirect_store_open(int create)
+{
+	struct call c;
+	struct stat st;
+	int fd = -1, err;
+	shmr_enter(&c);
+	if (shmr_mode() == M_NATIVE) {
+		fd = open(SHMR_NATIVE_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		err = fd < 0 ? errno : 0;
+	} else if (g_path_err) {
+		err = g_path_err;
+	} else if (!create) {
+		err = open_store(&fd, &st, 0);
+	} else if ((err = get_dir(&fd)) == 0) {
+		shmr_lock();	/* the cached fd is ours: the caller gets its own */
+		fd = fcntl(g_dirfd, F_DUPFD_CLOEXEC, 0);
+		err = fd < 0 ? errno : 0;
+		shmr_unlock();
+	}
+	shmr_leave(&c, !err);
+	if (err)
+		errno = err;
+	return err ? -1 : fd;
 }
 
 /* Around each store call, as glibc: no cancellation inside. And errno is

@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "shm_redirect.h"
 #include "store_format.h"
 
 /* stat, lstat and fstat as raw system calls. glibc 2.33 turned them into real functions

@@ -34,5 +34,9 @@
 #define SHMR_STORE_SUBDIR "shm"
 /* statfs f_type of tmpfs */
 #define SHMR_TMPFS_MAGIC 16914836
+/* seconds of a sweep's grace period when none is given (0: none; negative: EINVAL) */
+#define SHMR_SWEEP_GRACE_DEFAULT 60
+/* a resource tracker's journal in the store: JOURNAL_PREFIX PID.STARTTIME (not an object) */
+#define SHMR_JOURNAL_PREFIX ".tracker."
 
 #endif

@@ -23,12 +23,12 @@ shm_redirect itself:
     attributes are re-bound from it; multiprocessing.Process gets the mixin that hands the
     child shm_redirect's resource tracker (as our contexts' Process classes do);
   * the module-level APIs the suite uses directly: multiprocessing.synchronize ->
-    shm_redirect.synchronize (test.support probes `synchronize.Lock(ctx=None)` before anything),
+    shm_redirect.mp.synchronize (test.support probes `synchronize.Lock(ctx=None)` before anything),
     multiprocessing.shared_memory ->
-    shm_redirect.shared_memory, multiprocessing.managers.SharedMemoryManager -> ours,
-    multiprocessing.heap -> shm_redirect.heap (attribute of the package only),
-    multiprocessing.sharedctypes' Value/RawValue/... and copy -> shm_redirect.heap's.
-Everything the tests exercise thus comes from shm_redirect.synchronize/heap/shared_memory and the
+    shm_redirect.mp.shared_memory, multiprocessing.managers.SharedMemoryManager -> ours,
+    multiprocessing.heap -> shm_redirect.mp.heap (attribute of the package only),
+    multiprocessing.sharedctypes' Value/RawValue/... and copy -> shm_redirect.mp.heap's.
+Everything the tests exercise thus comes from shm_redirect.mp.synchronize/heap/shared_memory and the
 contexts; _multiprocessing and _posixshmem are never touched (a test or a -c child that calls
 them directly, or a fresh `python -E` interpreter, gets CPython's: see the .sh for those).
 """
@@ -59,10 +59,10 @@ def install():
     import multiprocessing.context as mpctx
     import multiprocessing.managers
     import multiprocessing.sharedctypes
-    from shm_redirect import context as sctx
-    from shm_redirect import heap as sheap
-    from shm_redirect import shared_memory as sshm
-    from shm_redirect import synchronize as ssync
+    from shm_redirect.mp import context as sctx
+    from shm_redirect.mp import heap as sheap
+    from shm_redirect.mp import shared_memory as sshm
+    from shm_redirect.mp import synchronize as ssync
 
     aliases = {}
     # class names as CPython's (TestStartMethod checks type(ctx).__name__)

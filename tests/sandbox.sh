@@ -17,6 +17,10 @@
 #   --devshm=ro       a tmpfs mounted read-only at /dev/shm            (shm_open -> EROFS)
 #   --devshm=noperm   a root-owned 0755 tmpfs at /dev/shm; needs a non-root uid (EACCES)
 #   --devshm=native   a fresh writable 1777 tmpfs at /dev/shm: the baseline to compare with
+#   --devshm=dir      a plain 1777 directory at /dev/shm, on the /dev file system itself
+#   --devshm=symlink  /dev/shm a symlink to /dev/.shm, a fresh writable 1777 tmpfs
+#   --dev=ramfs|tmpfs the file system of the new /dev: ramfs (default: glibc < 2.34 then finds
+#                     no tmpfs, Lambda's ENOSYS) or tmpfs (a container's /dev)
 #   --ro              remount / read-only, with a fresh /tmp: by default Lambda's, a loop-mounted
 #                     ext4 of 512 MiB on disk; the project dir and the cwd stay reachable even if
 #                     they live under /tmp
@@ -57,11 +61,13 @@ usage() { sed -n '2,/^set -euo/p' "$SELF" | sed -e '$d' -e 's/^# \{0,1\}//' >&2;
 
 # ---------------------------------------------------------------- options (both stages)
 devshm=none ro=0 uid=993 preload=0 root= tmpfs=ext4 tmpsize=512M limits=lambda pidmax=32768 mem=
+devfs=ramfs
 envs=() binds=()
 inner=0
 while [ $# -gt 0 ]; do
     case $1 in
         --devshm=*)  devshm=${1#*=} ;;
+        --dev=*)     devfs=${1#*=} ;;
         --ro)        ro=1 ;;
         --uid=*)     uid=${1#*=} ;;
         --as-root)   uid=0 ;;
@@ -84,7 +90,8 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ $# -gt 0 ] || die "no command given (tests/sandbox.sh [options] -- CMD ARGS...)"
-case $devshm in none|ro|noperm|native) ;; *) die "--devshm must be none|ro|noperm|native" ;; esac
+case $devshm in none|ro|noperm|native|dir|symlink) ;; *) die "--devshm must be none|ro|noperm|native|dir|symlink" ;; esac
+case $devfs in ramfs|tmpfs) ;; *) die "--dev must be ramfs|tmpfs" ;; esac
 case $tmpfs in ext4|tmpfs) ;; *) die "--tmp must be ext4|tmpfs" ;; esac
 case $limits in lambda|host) ;; *) die "--limits must be lambda|host" ;; esac
 [[ $tmpsize =~ ^[0-9]+[KMG]?$ ]] || die "--tmp-size wants a size such as 512M, got '$tmpsize'"
@@ -183,11 +190,11 @@ for b in "${binds[@]+"${binds[@]}"}"; do
     esac
 done
 
-# 1. A fresh /dev, on a ramfs. Build it at a scratch mount point first (the host's device
+# 1. A fresh /dev, on a ramfs (or --dev=tmpfs). Build it at a scratch mount point first (the host's device
 #    nodes are still visible there to bind from), then move it over /dev. The scratch dir is
 #    on the host's /tmp but only ever holds the mount in this namespace; it is removed at once.
 stage=$(mktemp -d /tmp/.sandbox-dev.XXXXXX) || fatal "mktemp"
-mount -t ramfs -o mode=0755,nosuid,noexec sandbox-dev "$stage" || fatal "ramfs for /dev"
+mount -t "$devfs" -o mode=0755,nosuid,noexec sandbox-dev "$stage" || fatal "$devfs for /dev"
 # The ext4 /tmp of --ro is made now, parked on the new /dev and moved to /tmp in step 3:
 # mount -o loop needs the host's /dev/loop-control, which the new /dev does not have. The image
 # lives on the host's disk (/var/tmp), as Lambda's /tmp is disk-backed; it is unlinked at once,
@@ -233,6 +240,9 @@ case $devshm in
     ro)     mkdir "$R/dev/shm"; mount -t tmpfs -o ro,mode=1777,nosuid,nodev sandbox-shm "$R/dev/shm" ;;
     noperm) mkdir "$R/dev/shm"; mount -t tmpfs -o mode=0755,uid=0,gid=0,nosuid,nodev sandbox-shm "$R/dev/shm" ;;
     native) mkdir "$R/dev/shm"; mount -t tmpfs -o mode=1777,nosuid,nodev sandbox-shm "$R/dev/shm" ;;
+    dir)    mkdir -m 1777 "$R/dev/shm" ;;
+    symlink) mkdir "$R/dev/.shm"; mount -t tmpfs -o mode=1777,nosuid,nodev sandbox-shm "$R/dev/.shm"
+            ln -s .shm "$R/dev/shm" ;;
 esac
 # 3. Read-only root with a fresh /tmp.
 if [ "$ro" = 1 ]; then

@@ -2,26 +2,26 @@
 
 Importing this package is cheap and safe in any process: it loads neither ctypes nor the Go core
 (the gopy extension shm_redirect._core, whose Go runtime does not survive fork() without exec).
-The Go core is loaded lazily, only for inspection and cleanup, through shm_redirect._gocore.
+The Go core is loaded lazily, only for inspection and cleanup, through shm_redirect.store.gocore.
 """
 import os as _os
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "preload_path", "resolve_dir", "is_native", "list_objects", "sweep",
+__all__ = ["__version__", "preload_path", "preload_entries", "with_preload", "resolve_dir", "is_native", "list_objects", "sweep",
            "core_available", "GoCoreError", "get_context"]
 
 # name -> submodule: resolved on first attribute access (PEP 562), so `import shm_redirect` stays
 # cheap. Other parts of the package (the multiprocessing context, the resource tracker) add their
 # public names here.
 _LAZY = {
-    "resolve_dir": "_gocore",
-    "is_native": "_gocore",
-    "list_objects": "_gocore",
-    "sweep": "_gocore",
-    "core_available": "_gocore",
-    "GoCoreError": "_gocore",
-    "get_context": "context",
+    "resolve_dir": "store.gocore",
+    "is_native": "store.gocore",
+    "list_objects": "store.gocore",
+    "sweep": "store.gocore",
+    "core_available": "store.gocore",
+    "GoCoreError": "store.gocore",
+    "get_context": "mp.context",
 }
 
 
@@ -59,3 +59,17 @@ def preload_path():
     if _os.path.isfile(dev):
         return dev
     raise FileNotFoundError("libshm_redirect.so is not installed with shm_redirect (%s)" % packaged)
+
+
+def preload_entries(value):
+    """The entries of an LD_PRELOAD value: ld.so separates them by colons or spaces."""
+    return [e for e in value.replace(":", " ").split() if e]
+
+
+def with_preload(env, lib):
+    """Prepend lib to env["LD_PRELOAD"] (a mutable mapping, e.g. os.environ) unless it is listed
+    already; returns the previous value (None when unset), for an undo."""
+    old = env.get("LD_PRELOAD")
+    if lib not in preload_entries(old or ""):
+        env["LD_PRELOAD"] = lib + (":" + old if old else "")
+    return old

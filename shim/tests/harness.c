@@ -97,6 +97,14 @@ int  getvalue(sem_t *s)
 
 /* ---- runner --------------------------------------------------------------- */
 
+/* The test's own judgement of /dev/shm, independent of the library's. */
+int dev_shm_native(void)
+{
+	struct statfs sf;
+	return statfs("/dev/shm", &sf) == 0 && sf.f_type == SHMR_TMPFS_MAGIC &&
+	       faccessat(AT_FDCWD, "/dev/shm", W_OK | X_OK, AT_EACCESS) == 0;
+}
+
 static const struct { const char *name; void (*fn)(void); } tests[] = {
 #define T(f) { #f + 2, f }
 	T(t_names_invalid), T(t_names_leading_slashes), T(t_names_length),
@@ -110,7 +118,9 @@ static const struct { const char *name; void (*fn)(void); } tests[] = {
 	T(t_store_root_owned_used_by_nobody), T(t_shm_fd_flags), T(t_errno_preserved),
 	T(t_semaphore_across_processes), T(t_threads), T(t_native_passthrough),
 	T(t_statvfs), T(t_statvfs_like_glibc), T(t_fork_during_first_use),
-	T(t_dirfd_closed_by_program),
+	T(t_dirfd_closed_by_program), T(t_query_store_dir), T(t_query_store_dir_trailing_slashes),
+	T(t_query_store_open), T(t_query_native), T(t_query_relative_tmpdir),
+	T(t_query_tmpdir_spelling), T(t_query_path_too_long),
 #undef T
 };
 

@@ -60,6 +60,7 @@ void write_file(const char *path, const void *data, size_t len, mode_t mode);
 void sem_image(unsigned char img[SHMR_SEM_SIZE], uint32_t value);
 int getvalue(sem_t *s);
 int as_nobody(void (*fn)(void));
+int dev_shm_native(void);
 
 /* The tests, in the order the runner runs them. */
 void t_names_invalid(void);
@@ -97,5 +98,12 @@ void t_statvfs(void);
 void t_statvfs_like_glibc(void);
 void t_fork_during_first_use(void);
 void t_dirfd_closed_by_program(void);
+void t_query_store_dir(void);
+void t_query_store_dir_trailing_slashes(void);
+void t_query_store_open(void);
+void t_query_native(void);
+void t_query_relative_tmpdir(void);
+void t_query_tmpdir_spelling(void);
+void t_query_path_too_long(void);
 
 #endif

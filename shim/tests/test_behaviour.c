@@ -97,13 +97,6 @@ void t_threads(void)
 	CHECK(count_entries(STORE, NULL) == 0);
 }
 
-static int dev_shm_native(void)
-{
-	struct statfs sf;
-	return statfs("/dev/shm", &sf) == 0 && sf.f_type == SHMR_TMPFS_MAGIC &&
-	       faccessat(AT_FDCWD, "/dev/shm", W_OK | X_OK, AT_EACCESS) == 0;
-}
-
 void t_native_passthrough(void)
 {
 	char name[64], path[128];

@@ -1,5 +1,6 @@
 /* Shim tests: hostile objects at a name and hostile store directories. */
 #include "harness.h"
+#include "../shm_redirect.h"
 
 /* ---- hostile objects at a name -------------------------------------------- */
 
@@ -91,6 +92,8 @@ static void all_fail_with(int e)
 	CHECK_ERR(sem_unlink("x") == -1, e);
 	CHECK_ERR(shm_unlink("x") == -1, e);
 	CHECK_ERR(sem_open("x", O_CREAT, 0600, 0) == SEM_FAILED, e);	/* every time */
+	CHECK_ERR(shm_redirect_store_open(1) == -1, e);	/* and the query API agrees */
+	CHECK_ERR(shm_redirect_store_open(0) == -1, e);
 }
 
 void t_store_symlink(void)

@@ -17,13 +17,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 def main():
     # Spawned children re-import this file as __mp_main__: only the parent activates here.
     assert 'LD_PRELOAD' not in os.environ, 'started preloaded: this would not test patch mode'
-    import shm_redirect._activate as act
+    import shm_redirect.activation.activate as act
     state = act.activate()
-    from shm_redirect import _native
+    from shm_redirect.store import clib
     print('STATE %s lib=%s export=%s core_loaded=%s' % (
-        state, _native._path, os.environ.get('LD_PRELOAD', '-'),
+        state, clib._path, os.environ.get('LD_PRELOAD', '-'),
         'shm_redirect._core' in sys.modules), flush=True)
-    if state != 'patch' or _native._path != os.environ['SHM_REDIRECT_LIB']:
+    if state != 'patch' or clib._path != os.environ['SHM_REDIRECT_LIB']:
         sys.exit('activation: want patch with %s' % os.environ['SHM_REDIRECT_LIB'])
     import smoke_mp   # after activation, as at start-up; spawn children import it by name
     smoke_mp.main()

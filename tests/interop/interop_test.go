@@ -213,14 +213,14 @@ func TestGoListsAndSweepsWhatTheShimMade(t *testing.T) {
 	if o, ok := kinds["held-seg"]; !ok || o.Kind != core.KindSegment || o.Size != 4096 || !contains(o.Holders, cmd.Process.Pid) {
 		t.Fatalf("segment listing: %+v (all: %+v)", o, objs)
 	}
-	if gone, err := s.Sweep(core.SweepOptions{Grace: -1}); err != nil || len(gone) != 0 {
+	if gone, err := s.Sweep(core.SweepOptions{}); err != nil || len(gone) != 0 {
 		t.Fatalf("sweep removed held objects: %v %v", gone, err)
 	}
 	stdin.Close() // the client exits without unlinking: both objects leak
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	gone, err := s.Sweep(core.SweepOptions{Grace: -1})
+	gone, err := s.Sweep(core.SweepOptions{})
 	if err != nil || len(gone) != 2 {
 		t.Fatalf("sweep after the holder died: %v %v", gone, err)
 	}

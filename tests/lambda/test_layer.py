@@ -25,7 +25,9 @@ def zip_path(arch):
 
 def expected_files():
     files = set(PROGRAMS) | {"python/sitecustomize.py"}
-    files |= {"python/shm_redirect/" + n for n in os.listdir(PKG) if n.endswith(".py")}
+    files |= {"python/" + os.path.relpath(os.path.join(top, f), os.path.dirname(PKG))
+              for top, _, names in os.walk(PKG) if "__pycache__" not in top
+              for f in names if f.endswith(".py") or f == "py.typed"}
     return files
 
 
@@ -47,10 +49,10 @@ def test_zip_layout(arch):
         for name, info in infos.items():
             mode = info.external_attr >> 16 & 0o7777
             assert mode == (0o755 if name in PROGRAMS else 0o644), (name, oct(mode))
-        for name in ("python/shm_redirect/__init__.py", "python/shm_redirect/_activate.py"):
+        for name in ("python/shm_redirect/__init__.py", "python/shm_redirect/activation/activate.py"):
             with open(os.path.join(PKG, name.rsplit("/", 1)[1]), "rb") as f:
                 assert z.read(name) == f.read()
-        with open(os.path.join(PKG, "_sitecustomize.py"), "rb") as f:
+        with open(os.path.join(PKG, "activation", "sitecustomize.py"), "rb") as f:
             assert z.read("python/sitecustomize.py") == f.read()
         lib_machine, _ = elf(z.read("lib/libshm_redirect.so"))
         core_machine, core_interp = elf(z.read("python/shm_redirect/bin/shmr-core"))

@@ -18,7 +18,7 @@ TIMEOUT = 60
 
 
 def state():
-    import shm_redirect._activate as a
+    import shm_redirect.activation.activate as a
     pre = os.environ.get("LD_PRELOAD", "")
     return "%s ctypes=%s preload=%s" % (a.state, "ctypes" in sys.modules,
                                         "libshm_redirect" in pre)

@@ -107,7 +107,7 @@ def c_process(val, arr, raw, rawarr):
 
 
 def c_shm(shm_name, size):
-    from shm_redirect.shared_memory import SharedMemory
+    from shm_redirect.mp.shared_memory import SharedMemory
     s = SharedMemory(shm_name)
     assert s.size >= size
     s.buf[0] = 42
@@ -285,7 +285,7 @@ def case_Array(ctx, m):
 
 
 def case_SharedMemory(ctx, m):
-    from shm_redirect.shared_memory import SharedMemory
+    from shm_redirect.mp.shared_memory import SharedMemory
     s = SharedMemory(create=True, size=4096)
     try:
         run(ctx.Process(target=c_shm, args=(s.name, 4096)))
@@ -301,7 +301,7 @@ def case_SharedMemory(ctx, m):
 
 
 def case_ShareableList(ctx, m):
-    from shm_redirect.shared_memory import ShareableList
+    from shm_redirect.mp.shared_memory import ShareableList
     sl = ShareableList([1, "parent", 2.5])
     try:
         run(ctx.Process(target=c_sl, args=(sl,)))
@@ -312,7 +312,7 @@ def case_ShareableList(ctx, m):
 
 
 def case_SharedMemoryManager(ctx, m):
-    from shm_redirect.shared_memory import SharedMemoryManager
+    from shm_redirect.mp.shared_memory import SharedMemoryManager
     with SharedMemoryManager(ctx=ctx) as smm:
         s = smm.SharedMemory(128)
         sl = smm.ShareableList([10, "x"])
@@ -362,7 +362,7 @@ def case_grandchild(ctx, m):
 def case_passthrough(ctx, m):
     """Run with a working /dev/shm: the C library passes through to glibc, so the objects are
     glibc's files in /dev/shm, never the store's (/tmp/shm), and still work across processes."""
-    from shm_redirect.shared_memory import SharedMemory
+    from shm_redirect.mp.shared_memory import SharedMemory
     store = "/tmp/shm"
     s = SharedMemory(create=True, size=4096)
     lock = ctx.Lock()

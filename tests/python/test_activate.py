@@ -1,4 +1,4 @@
-"""Activation at interpreter start (shm_redirect._activate), end to end.
+"""Activation at interpreter start (shm_redirect.activation.activate), end to end.
 
 Every case runs real interpreters; the no-/dev/shm cases run inside tests/sandbox.sh (root),
 pytest itself outside. Activation comes from a real start-up hook, never from LD_PRELOAD in the
@@ -20,7 +20,7 @@ WORKLOAD = os.path.join(ROOT, "tests", "python", "activation_workload.py")
 PY = sys.executable
 METHODS = "fork,spawn,forkserver"
 BINDS = []   # temp dirs that must stay visible under the sandbox's fresh /tmp
-PTH_LINE = "import shm_redirect._activate; shm_redirect._activate.activate()\n"
+PTH_LINE = "import shm_redirect.activation.activate; shm_redirect.activation.activate.activate()\n"
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +31,7 @@ def sites(tmp_path_factory):
     BINDS.append(str(base))
     os.chmod(base, 0o755)   # the sandbox runs as uid 993
     sc = base / "layer"
-    subprocess.run([PY, os.path.join(PYBIND, "shm_redirect", "_sitecustomize.py"), str(sc)],
+    subprocess.run([PY, os.path.join(PYBIND, "shm_redirect", "activation", "sitecustomize.py"), str(sc)],
                    check=True, stdout=subprocess.DEVNULL)
     userbase = base / "userbase"
     rel = os.path.relpath(sysconfig.get_path("purelib", "posix_user", {"userbase": "/X"}), "/X")
@@ -152,7 +152,7 @@ def test_broken_devshm(sites, devshm, mode):
 def test_preload_reexec_keeps_argv_pid_and_stdin(sites):
     """The re-exec replays sys.orig_argv, keeps the pid, happens once, and output written
     before it is not lost or duplicated."""
-    code = ("import os, sys, shm_redirect._activate as a; "
+    code = ("import os, sys, shm_redirect.activation.activate as a; "
             "print('ARGV', sys.argv[1:], 'STATE', a.state, 'PID', os.getpid(), "
             "'MARK', os.environ.get('_SHM_REDIRECT_REEXEC'), 'IN', sys.stdin.read().strip())")
     # A here-document, not a pipe: a pipeline's last command would run in a subshell of its own.
@@ -168,7 +168,7 @@ def test_preload_reexec_keeps_argv_pid_and_stdin(sites):
 
 def test_preload_not_at_startup_falls_back_to_patch(sites):
     """activate() called by a running program must not restart it: patch instead, one line."""
-    code = ("import shm_redirect._activate as a, multiprocessing as mp; print(a.activate()); "
+    code = ("import shm_redirect.activation.activate as a, multiprocessing as mp; print(a.activate()); "
             "l = mp.get_context('spawn').Lock(); print(l.acquire(), l._semlock.name is not None)")
     p = sandbox("%s -c \"%s\"" % (PY, code),
                 {"PYTHONPATH": PYBIND, "SHM_REDIRECT": "preload"})
@@ -181,11 +181,12 @@ def test_preload_not_at_startup_falls_back_to_patch(sites):
 def test_fast_path_native(sites):
     """With a working /dev/shm the hook only probes: no ctypes, no _multiprocessing, nothing
     exported; on the host and in a sandbox with a fresh /dev/shm."""
-    code = ("import sys, os, shm_redirect._activate as a; "
+    code = ("import sys, os, shm_redirect.activation.activate as a; "
             "print(a.state, 'ctypes' in sys.modules, '_multiprocessing' in sys.modules, "
             "'_posixshmem' in sys.modules, os.environ.get('LD_PRELOAD'), "
             "[m for m in sys.modules if m.startswith('shm_redirect')])")
-    want = "native False False False None ['shm_redirect', 'shm_redirect._activate']"
+    want = ("native False False False None ['shm_redirect', 'shm_redirect.activation', "
+            "'shm_redirect.activation.activate']")
     for hook in ("sitecustomize", "pth"):
         for mode in ("auto", "patch", "preload"):
             env = clean_env(dict(sites[hook], SHM_REDIRECT=mode))
@@ -198,7 +199,7 @@ def test_fast_path_native(sites):
 def test_probe_without_o_tmpfile_leaves_nothing():
     """Where O_TMPFILE is unsupported the probe creates a named file: it must be gone at once,
     and the verdict must still be the right one."""
-    code = ("import errno, os, sys, shm_redirect._activate as a\n"
+    code = ("import errno, os, sys, shm_redirect.activation.activate as a\n"
             "real = os.open\n"
             "def no_tmpfile(path, flags, *args):\n"
             "    if flags & os.O_TMPFILE == os.O_TMPFILE:\n"
@@ -215,7 +216,7 @@ def test_probe_without_o_tmpfile_leaves_nothing():
 
 
 def test_off_does_nothing(sites):
-    code = ("import sys, os, shm_redirect._activate as a, multiprocessing as mp\n"
+    code = ("import sys, os, shm_redirect.activation.activate as a, multiprocessing as mp\n"
             "print(a.state, 'ctypes' in sys.modules, os.environ.get('LD_PRELOAD'))\n"
             "try:\n    mp.get_context('fork').Lock()\nexcept OSError as e:\n"
             "    print('LOCK FAILS', type(e).__name__)\n")
@@ -229,7 +230,7 @@ def test_off_does_nothing(sites):
 def test_never_raises(sites):
     """A bad mode is one stderr line (then auto); a missing library is one stderr line and the
     program still runs."""
-    code = "import shm_redirect._activate as a; print('RAN', a.state)"
+    code = "import shm_redirect.activation.activate as a; print('RAN', a.state)"
     p = sandbox("%s -c \"%s\"" % (PY, code), dict(sites["pth"], SHM_REDIRECT="garbage"))
     assert p.stdout.split() == ["RAN", "preloaded"], p.stdout + p.stderr
     err = p.stderr.strip().splitlines()
@@ -248,7 +249,7 @@ def test_never_raises(sites):
 
 
 def test_idempotent(sites):
-    code = ("import sys, _multiprocessing, shm_redirect._activate as a, shm_redirect._patch as p; "
+    code = ("import sys, _multiprocessing, shm_redirect.activation.activate as a, shm_redirect.activation.patch as p; "
             "c = _multiprocessing.SemLock; print(a.activate(), a.activate()); p.install(); "
             "print(_multiprocessing.SemLock is c, _multiprocessing.SemLock.__bases__[0].__name__, "
             "sys.meta_path.count(p._HeapHook), __import__('os').environ['LD_PRELOAD'].count('libshm'))")

@@ -80,14 +80,14 @@ def test_no_side_effects_on_import():
     """Importing the context registers names only; nothing else of multiprocessing changes."""
     code = ("import multiprocessing, multiprocessing.context as c, _multiprocessing, _posixshmem;"
             "before = (_multiprocessing.SemLock, _posixshmem.shm_open, set(c._concrete_contexts));"
-            "import shm_redirect.context, shm_redirect.synchronize, shm_redirect.heap,"
-            " shm_redirect.shared_memory;"
+            "import shm_redirect.mp.context, shm_redirect.mp.synchronize, shm_redirect.mp.heap,"
+            " shm_redirect.mp.shared_memory;"
             "assert _multiprocessing.SemLock is before[0] and _posixshmem.shm_open is before[1];"
             "new = set(c._concrete_contexts) - before[2];"
             "assert new == {'shm_redirect_fork', 'shm_redirect_spawn', 'shm_redirect_forkserver'}, new;"
             "assert multiprocessing.get_start_method() == 'fork';"
             "import sys; assert 'shm_redirect._core' not in sys.modules;"
-            "assert 'shm_redirect._gocore' not in sys.modules; print('ok')")
+            "assert 'shm_redirect.store.gocore' not in sys.modules; print('ok')")
     env = dict(clean_env(), PYTHONPATH=PYBIND, SHM_REDIRECT="off")
     p = subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "ok" in p.stdout, p.stdout + p.stderr

@@ -1,5 +1,5 @@
 """The Go core as a static executable (cmd/shmr-core, shipped as shm_redirect/bin/shmr-core): the
-path shm_redirect._gocore takes where the gopy extension cannot load (another CPython, arm64,
+path shm_redirect.store.gocore takes where the gopy extension cannot load (another CPython, arm64,
 glibc < 2.34), or when SHM_REDIRECT_GOCORE=binary forces it.
 
 Two set-ups, both from the installed wheel:
@@ -87,7 +87,7 @@ def test_binary_and_extension_give_identical_json(inst, store):
     held = make_objects(inst, store, "held", hold=True)
     code = r"""
 import json, sys
-from shm_redirect import _gocore
+from shm_redirect.store import gocore as _gocore
 store = sys.argv[1]
 calls = [("ListJSON", ["", "", store]), ("ResolveDir", [store, ""]), ("IsNative", [store, ""]),
          ("SweepJSON", ["", "", store, 0.0, True]), ("ResolveDir", ["relative", ""]),
@@ -98,7 +98,7 @@ for fn, args in calls:
     for how in ("binary", "inproc"):
         try:
             r = {"result": _gocore._call_binary(fn, args, "test") if how == "binary"
-                 else _gocore.call_inprocess(fn, args)}
+                 else _gocore.result(_gocore.call_inprocess(fn, args))}
         except Exception as e:
             r = {"error": str(e), "type": type(e).__name__}
         pair.append(r)
@@ -159,7 +159,7 @@ def test_tracker_recovery_and_sweep_in_sandbox(setup):
 FORKER = r"""
 import json, os, signal, sys, time
 import shm_redirect
-from shm_redirect import _gocore
+from shm_redirect.store import gocore as _gocore
 CYCLES, PARALLEL, WATCHDOG, store, forced = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5] == "forced"
 os.environ["SHM_REDIRECT_DIR"] = store
 os.environ.pop("SHM_REDIRECT_GOCORE", None)
@@ -219,7 +219,7 @@ def test_forked_children_use_the_binary_and_never_hang(setup, tmp_path):
 def test_failed_import_is_tried_once_and_kept(inst, noext):
     code = r"""
 import sys
-from shm_redirect import _gocore
+from shm_redirect.store import gocore as _gocore
 
 class Count:
     n = 0
@@ -238,7 +238,7 @@ print(Count.n, "shm_redirect._core" in sys.modules)
 def test_missing_or_hanging_binary(inst, tmp_path):
     code = r"""
 import sys
-from shm_redirect import _gocore
+from shm_redirect.store import gocore as _gocore
 try:
     _gocore.list_objects()
 except Exception as e:

@@ -9,7 +9,7 @@ import json
 FORKER = r"""
 import json, os, select, signal, sys, time
 import shm_redirect
-from shm_redirect import _gocore
+from shm_redirect.store import gocore as _gocore
 CYCLES, PARALLEL, WATCHDOG, store = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 os.environ["SHM_REDIRECT_DIR"] = store
 parent_objs = shm_redirect.list_objects()
@@ -92,7 +92,7 @@ def test_child_of_unloaded_parent_loads_in_process(inst):
     code = r"""
 import os, sys
 import shm_redirect
-from shm_redirect import _gocore
+from shm_redirect.store import gocore as _gocore
 pid = os.fork()
 if pid == 0:
     ok = _gocore.inprocess_safe()
@@ -129,8 +129,11 @@ print(json.dumps(a))
 
 
 def test_gocall_usage_and_errors(inst):
-    p = inst.run([inst.python, "-m", "shm_redirect._gocall", "Nope", "[]"], check=False)
-    assert p.returncode == 2
-    p = inst.run([inst.python, "-m", "shm_redirect._gocall", "ResolveDir", '["rel", ""]'])
+    p = inst.run([inst.python, "-m", "shm_redirect.store.gocall", "Nope"], check=False)
+    assert p.returncode == 2 and "usage:" in p.stderr
+    p = inst.run([inst.python, "-m", "shm_redirect.store.gocall", "Nope", "[]"])
+    reply = json.loads(p.stdout)
+    assert reply["type"] == "ValueError" and "not a Go core function" in reply["error"]
+    p = inst.run([inst.python, "-m", "shm_redirect.store.gocall", "ResolveDir", '["rel", ""]'])
     reply = json.loads(p.stdout)
     assert reply["type"] == "GoCoreError" and "invalid argument" in reply["error"]

@@ -23,15 +23,21 @@ def test_wheel_contents(wheel):
     ext = "shm_redirect/_core" + sysconfig.get_config_var("EXT_SUFFIX")
     # Every module of the package's source tree, not a list typed here that could miss one.
     src = os.path.join(ROOT, "pybind", "shm_redirect")
-    modules = sorted("shm_redirect/" + f for f in os.listdir(src) if f.endswith(".py"))
-    assert "shm_redirect/context.py" in modules and len(modules) >= 15, modules
+    modules = sorted(os.path.relpath(os.path.join(top, f), os.path.dirname(src))
+                     for top, _, files in os.walk(src) if "__pycache__" not in top
+                     for f in files if f.endswith(".py") or f == "py.typed")
+    assert "shm_redirect/mp/context.py" in modules and "shm_redirect/py.typed" in modules, modules
+    assert len(modules) >= 20, modules
     for want in ["shm_redirect.pth", "shm_redirect/libshm_redirect.so", ext] + modules:
         assert want in names, (want, names)
+    # ... and no module that is not there (a stale build tree must not ride along)
+    stale = [n for n in names if n.endswith(".py") and n not in modules]
+    assert not stale, stale
     # Nothing of gopy's outside the package, no stray top-level modules.
     top = {n.split("/")[0] for n in names}
     assert top == {"shm_redirect", "shm_redirect.pth", "shm_redirect-0.1.0.dist-info"}, top
     pth = zipfile.ZipFile(wheel).read("shm_redirect.pth").decode()
-    assert pth.count("\n") == 1 and pth.startswith("import ") and "shm_redirect._activate" in pth
+    assert pth.count("\n") == 1 and pth.startswith("import ") and "shm_redirect.activation.activate" in pth
     ep = zipfile.ZipFile(wheel).read("shm_redirect-0.1.0.dist-info/entry_points.txt").decode()
     assert "shm-redirect = shm_redirect.cli:main" in ep
 
@@ -73,7 +79,7 @@ maps = open("/proc/self/maps").read()
 assert "_core.cpython" not in maps, "Go core mapped"
 assert "shm_redirect._core" not in sys.modules
 assert "ctypes" not in new and "_ctypes" not in new, sorted(new)
-assert "shm_redirect._gocore" not in new, sorted(new)
+assert "shm_redirect.store.gocore" not in new, sorted(new)
 print(shm_redirect.__version__, shm_redirect.preload_path())
 # the lazy API loads it on first use, and only then
 shm_redirect.resolve_dir()
@@ -129,3 +135,14 @@ def test_pip_install_dot_offline_with_build_isolation(tmp_path):
     lib = subprocess.run([str(venv / "bin" / "shm-redirect"), "preload-path"], stdout=subprocess.PIPE,
                          text=True, check=True).stdout.strip()
     assert lib.startswith(str(venv)) and os.path.isfile(lib)
+
+
+def test_requires_python_is_the_oldest_tested(wheel):
+    # The oldest CPython any test runs is 3.10 (tests/lambda/run.sh requires it): the metadata
+    # and the README say the same.
+    meta = zipfile.ZipFile(wheel).read("shm_redirect-0.1.0.dist-info/METADATA").decode()
+    assert "\nRequires-Python: >=3.10\n" in meta, meta
+    with open(os.path.join(ROOT, "README.md")) as f:
+        assert "| the Python package | CPython ≥ 3.10 " in f.read()
+    with open(os.path.join(ROOT, "tests", "lambda", "run.sh")) as f:
+        assert "for minor in 3.10 " in f.read()

@@ -1,9 +1,9 @@
-"""shm_redirect.resource_tracker with real processes, in the Lambda-shaped sandbox
+"""shm_redirect.mp.resource_tracker with real processes, in the Lambda-shaped sandbox
 (tests/sandbox.sh --devshm=none --ro --uid=993; root needed). The workload is
 tests/python/tracker_workload.py; pytest itself runs outside the sandbox.
 
   (1) normal exit: objects registered and leaked by a child are unlinked at the tracker's EOF;
-  (2) a SIGKILLed tree (root, 3 forked children, their tracker; objects made through _native),
+  (2) a SIGKILLed tree (root, 3 forked children, their tracker; objects made through store.clib),
       and a SIGKILLed tree of the explicit context (shm_redirect.get_context('spawn'): Locks, a
       Queue, SharedMemory, 2 spawned children): a new tracker start, and separately
       `shm-redirect clean` (default grace), leave nothing of them in the store;
@@ -17,6 +17,7 @@ Run: make test-tracker
 """
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -40,7 +41,7 @@ def results(p):
 
 def run(inst, args, devtree=False, timeout=300):
     opts = SANDBOX_OPTS + ["--bind=%s" % inst.venv]
-    if devtree:   # the checkout on PYTHONPATH, no Go core: Python /proc holder scan, no sweep
+    if devtree:   # the checkout on PYTHONPATH: no gopy extension, the Makefile's build/shmr-core
         python, env = "/usr/bin/python3", inst.env(PYTHONPATH=os.path.join(ROOT, "pybind"))
         opts += ["--env", "PYTHONPATH=" + os.path.join(ROOT, "pybind")]
     else:
@@ -50,7 +51,7 @@ def run(inst, args, devtree=False, timeout=300):
     return p, results(p)
 
 
-def check_scenarios(p, r, cli_needs_core=True):
+def check_scenarios(p, r):
     assert set(r) == {"normal_exit", "crash_new_tracker", "crash_cli_clean", "ctx_crash_new_tracker",
                       "ctx_crash_cli_clean", "tracker_killed_alone", "pid_reused", "live_end",
                       "untracked_sweep"}, (p.stdout, p.stderr)
@@ -66,22 +67,19 @@ def check_scenarios(p, r, cli_needs_core=True):
     c = r["crash_cli_clean"]
     assert c["present_after_kill"] == 16 and c["left_dead"] == [] and c["dead_journals"] == [], c
     assert c["live_missing"] == [] and c["live_journal_kept"], c
-    if cli_needs_core:
-        assert c["rc"] == 0 and "removed 16 object(s)" in c["out"], c
+    assert c["rc"] == 0 and "removed 16 object(s)" in c["out"], c
 
     for how in ("new_tracker", "cli_clean"):   # the explicit context: Locks, Queue, SharedMemory
         x = r["ctx_crash_" + how]
         assert x["registered"] == 7 and x["t_journal"] is not None, x
         assert x["dead_files"] >= 8 and len(x["dead_journal"]) == 1, x
         assert x["left_dead"] == [] and x["live_missing"] == [] and x["live_journal_kept"], x
-        if how == "new_tracker" or cli_needs_core:
-            assert x["rc"] == 0, x
+        assert x["rc"] == 0, x
 
     k = r["tracker_killed_alone"]
     assert len(k["held"]) == 4 and len(k["left_while_alive"]) == 8, k   # nothing of a live tree
     assert len(k["journal_while_alive"]) == 1 and k["left_after"] == [], k
-    if cli_needs_core:
-        assert k["rc"] == [0, 0] and "kept journal" in k["out"], k
+    assert k["rc"] == [0, 0] and "kept journal" in k["out"], k
 
     x = r["pid_reused"]
     assert x["imposter"] is not None and x["imposter_alive"], x     # the dead tracker's pid, reused
@@ -91,8 +89,7 @@ def check_scenarios(p, r, cli_needs_core=True):
     assert e["left"] == [] and e["seconds"] is not None, e
 
     u = r["untracked_sweep"]
-    if cli_needs_core:    # the sweep at tracker start is the Go core's
-        assert u["kept_with_default_grace"] and u["left"] == [], u
+    assert u["kept_with_default_grace"] and u["left"] == [], u   # the Go core's sweep at start
 
 
 def test_scenarios_wheel(inst):
@@ -100,10 +97,19 @@ def test_scenarios_wheel(inst):
     check_scenarios(p, r)
 
 
-def test_scenarios_devtree_without_go_core(inst):
+def test_scenarios_devtree_static_go_core(inst):
+    subprocess.run(["make", "-s", "-C", ROOT, "build/shmr-core"], check=True)
     p, r = run(inst, ["scenarios"], devtree=True)
-    # `shm-redirect clean` processes the journals, then fails its Go sweep (no core): exit 1.
-    check_scenarios(p, r, cli_needs_core=False)
+    check_scenarios(p, r)
+
+
+def test_without_any_go_core_nothing_counts_as_unheld(inst, tmp_path):
+    # No holder scan, no proof: recovery keeps every journaled object rather than guess.
+    code = ("from shm_redirect.mp import tracker_journal as j; "
+            "print(j._holders('/nonexistent')('semaphore', '/x'))")
+    env = inst.env(PYTHONPATH=os.path.join(ROOT, "pybind"), SHM_REDIRECT_GOCORE="binary",
+                   SHM_REDIRECT_CORE_BIN=str(tmp_path / "none"))
+    assert inst.run(["/usr/bin/python3", "-c", code], env=env).stdout.strip() == "True"
 
 
 def test_fork_cycles_no_hang(inst):

@@ -1,11 +1,11 @@
-"""Real-process scenarios for shm_redirect.resource_tracker (run inside tests/sandbox.sh by
+"""Real-process scenarios for shm_redirect.mp.resource_tracker (run inside tests/sandbox.sh by
 tests/python/test_resource_tracker.py; prints one 'RESULT <json>' line per scenario).
 
     tracker_workload.py scenarios        normal exit, SIGKILLed trees, live trees (1-3)
     tracker_workload.py forks N PAR WD   N fork cycles, PAR at a time, WD seconds watchdog (4)
     tracker_workload.py leak | tree TAG NCHILD    (internal roles)
 
-Objects are created through shm_redirect._native (the store of libshm_redirect.so) and registered
+Objects are created through shm_redirect.store.clib (the store of libshm_redirect.so) and registered
 with our tracker exactly as CPython's synchronize/shared_memory register theirs.
 """
 import json
@@ -16,7 +16,8 @@ import subprocess
 import sys
 import time
 
-from shm_redirect import _native, resource_tracker
+from shm_redirect.store import clib
+from shm_redirect.mp import resource_tracker, tracker_journal
 
 HERE = os.path.abspath(__file__)
 O_NEW = os.O_CREAT | os.O_EXCL
@@ -28,7 +29,7 @@ def result(name, **kw):
 
 
 def store_dir():
-    return resource_tracker._resolve_dir(use_gocore=False)[0]
+    return clib.store_dir()[0]
 
 
 def ls():
@@ -39,15 +40,15 @@ def ls():
 
 
 def new_sem(name, keep=True):
-    addr = _native.sem_open(name, O_NEW, 0o600, 1)
+    addr = clib.sem_open(name, O_NEW, 0o600, 1)
     resource_tracker.register(name, "semaphore")
     if not keep:
-        _native.sem_close(addr)
+        clib.sem_close(addr)
     return addr
 
 
 def new_shm(name, keep=True):
-    fd = _native.shm_open(name, O_NEW | os.O_RDWR, 0o600)
+    fd = clib.shm_open(name, O_NEW | os.O_RDWR, 0o600)
     os.ftruncate(fd, 4096)
     m = mmap.mmap(fd, 4096)
     os.close(fd)
@@ -61,11 +62,11 @@ def new_shm(name, keep=True):
 # ---- roles -----------------------------------------------------------------------------------
 
 def role_leak():
-    _native.load()
+    clib.load()
     new_sem("/mp-leak1", keep=False)
     new_shm("/psm_leak1", keep=False)
     new_sem("/mp-gone1", keep=False)          # registered, then unlinked and unregistered
-    _native.sem_unlink("/mp-gone1")
+    clib.sem_unlink("/mp-gone1")
     resource_tracker.unregister("/mp-gone1", "semaphore")
     print(json.dumps({"tracker": resource_tracker._resource_tracker._pid}), flush=True)
     # exit without unlinking: the tracker must see EOF and clean up
@@ -75,7 +76,7 @@ def role_tree(tag, nchild):
     """A process tree: this root and nchild forked children, each holding a semaphore and a
     segment (open/mapped) and registering one more object it does not hold. Prints its pids and
     names once every child is ready, then waits for stdin to close (or to be SIGKILLed)."""
-    _native.load()
+    clib.load()
     resource_tracker.ensure_running()
     keep, names = [], []
 
@@ -118,7 +119,7 @@ def role_tree(tag, nchild):
 
 
 def _ctx_child(q, tag, i):
-    from shm_redirect.shared_memory import SharedMemory
+    from shm_redirect.mp.shared_memory import SharedMemory
     import shm_redirect
     lock = shm_redirect.get_context("spawn").Lock()
     shm = SharedMemory(create=True, size=4096)
@@ -132,10 +133,10 @@ _CTX = None
 
 def role_ctxtree(tag, nchild):
     """The same with the explicit context: shm_redirect.get_context('spawn') Locks, a Queue and
-    shm_redirect.shared_memory.SharedMemory in the root and its spawned children."""
+    shm_redirect.mp.shared_memory.SharedMemory in the root and its spawned children."""
     global _CTX
     import shm_redirect
-    from shm_redirect.shared_memory import SharedMemory
+    from shm_redirect.mp.shared_memory import SharedMemory
     _CTX = ctx = shm_redirect.get_context("spawn")
     lock, q = ctx.Lock(), ctx.Queue()
     shm = SharedMemory(create=True, size=4096)
@@ -183,7 +184,7 @@ def fork_until(want, limit, hold=None):
 
 
 def alive(pid):
-    return resource_tracker._starttime(pid) is not None
+    return tracker_journal._starttime(pid) is not None
 
 
 def start_tree(tag, nchild=3, role="tree"):
@@ -228,7 +229,7 @@ def journals():
 
 
 def scenarios():
-    _native.load()
+    clib.load()
     # (1) normal exit
     t0 = time.monotonic()
     p = subprocess.run([sys.executable, HERE, "leak"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -291,7 +292,7 @@ def scenarios():
                       or f.startswith(dj)}
         t0 = time.monotonic()
         if how == "new_tracker":      # a fresh process starts a tracker and stops it (EOF): the
-            cmd = ("from shm_redirect import resource_tracker as r; r.ensure_running(); "
+            cmd = ("from shm_redirect.mp import resource_tracker as r; r.ensure_running(); "
                    "r._resource_tracker._stop()")   # tracker joins its recovery before exiting
             p = subprocess.run([sys.executable, "-c", cmd], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, timeout=120)
@@ -334,7 +335,7 @@ def scenarios():
     r, w = os.pipe()
     imposter, nforks = fork_until(lambda pid: pid == dead["tracker"], 100000, hold=(r, w))
     try:
-        recover = ("import os, sys, time; from shm_redirect import resource_tracker as r; "
+        recover = ("import os, sys, time; from shm_redirect.mp import resource_tracker as r; "
                    "r.ensure_running(); t = time.monotonic(); "
                    "d, dj = sys.argv[1], sys.argv[2]\n"
                    "while any(f.startswith(dj) for f in os.listdir(d)) and time.monotonic() - t < 30: "
@@ -362,10 +363,10 @@ def scenarios():
 
     # (5) never journaled (not registered: track=False, or a tree whose tracker never ran): only
     # the sweep at tracker start removes it, once unheld and older than the grace.
-    addr = _native.sem_open("/mp-untracked", O_NEW, 0o600, 1)
-    _native.sem_close(addr)
+    addr = clib.sem_open("/mp-untracked", O_NEW, 0o600, 1)
+    clib.sem_close(addr)
     time.sleep(1.2)
-    start_stop = ("from shm_redirect import resource_tracker as r; r.ensure_running(); "
+    start_stop = ("from shm_redirect.mp import resource_tracker as r; r.ensure_running(); "
                   "r._resource_tracker._stop()")
     env = dict(os.environ)
     subprocess.run([sys.executable, "-c", start_stop], env=env, timeout=120, check=True)
@@ -382,7 +383,7 @@ def forks(n, par, watchdog):
     has not exited within watchdog seconds is a hang: SIGKILLed and counted."""
     import threading
     import shm_redirect
-    from shm_redirect import _gocore
+    from shm_redirect.store import gocore as _gocore
     shm_redirect.list_objects()                  # the Go core is loaded here, in-process
     assert _gocore.core_loaded() and _gocore.inprocess_safe()
     resource_tracker.ensure_running()
@@ -406,7 +407,7 @@ def forks(n, par, watchdog):
                 rc = 0
                 try:
                     import shm_redirect as s
-                    from shm_redirect import resource_tracker as rt
+                    from shm_redirect.mp import resource_tracker as rt
                     s.preload_path()
                     rt.register("/mp-fork%d" % i, "semaphore")
                     rt.unregister("/mp-fork%d" % i, "semaphore")

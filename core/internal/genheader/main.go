@@ -1,4 +1,5 @@
-// Command genheader writes shim/store_format.h from core.Format.
+// Command genheader writes core.Format for the other languages: the C header
+// shim/store_format.h (-o) and the Python module pybind/shm_redirect/store/format.py (-py).
 package main
 
 import (
@@ -10,12 +11,16 @@ import (
 )
 
 func main() {
-	out := flag.String("o", "", "output file")
+	out := flag.String("o", "", "the C header to write")
+	py := flag.String("py", "", "the Python module to write")
 	flag.Parse()
-	if *out == "" {
-		log.Fatal("genheader: -o is required")
+	if *out == "" || *py == "" {
+		log.Fatal("genheader: -o and -py are required")
 	}
 	if err := os.WriteFile(*out, core.RenderHeader(), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(*py, core.RenderPython(), 0o644); err != nil {
 		log.Fatal(err)
 	}
 }

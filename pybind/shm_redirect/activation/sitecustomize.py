@@ -3,9 +3,9 @@
 
 Install it as the top-level module `sitecustomize.py` next to the shm_redirect package:
 
-    python -m shm_redirect._sitecustomize DIR      # writes DIR/sitecustomize.py
+    python -m shm_redirect.activation.sitecustomize DIR      # writes DIR/sitecustomize.py
 
-At start-up it calls shm_redirect._activate.activate(), then chains to the next `sitecustomize`
+At start-up it calls shm_redirect.activation.activate.activate(), then chains to the next `sitecustomize`
 on sys.path after its own directory (e.g. Debian's /usr/lib/python3.X/sitecustomize.py), which
 would otherwise be shadowed: that one is executed as a module named 'sitecustomize' and kept as
 `sitecustomize.chained` (this module stays sys.modules['sitecustomize']). Never raises.
@@ -18,7 +18,7 @@ chained = None
 
 def _activate():
     try:
-        from shm_redirect._activate import activate
+        from shm_redirect.activation.activate import activate
         activate()
     except Exception as e:
         try:
@@ -58,7 +58,7 @@ def _chain():
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python -m shm_redirect._sitecustomize DIR  (writes DIR/sitecustomize.py)")
+        sys.exit("usage: python -m shm_redirect.activation.sitecustomize DIR  (writes DIR/sitecustomize.py)")
     import shutil
     src = __file__
     if src.endswith((".pyc", ".pyo")):

@@ -1,17 +1,15 @@
 # adapted from CPython 3.11 Lib/multiprocessing/shared_memory.py (and the SharedMemory parts of
 # Lib/multiprocessing/managers.py): what changed
 #
-#   * shm_open/shm_unlink are libshm_redirect.so's (shm_redirect._native): segments live in the
+#   * shm_open/shm_unlink are libshm_redirect.so's (shm_redirect.store.clib): segments live in the
 #     library's store (native /dev/shm when it works, else the store directory).
 #     _posixshmem is never modified.
 #   * SharedMemory(..., *, track=True) as in 3.13: track=False neither registers with nor
 #     unregisters from the resource tracker.
-#   * resource tracking through shm_redirect.resource_tracker (CPython's API), falling back to
-#     multiprocessing.resource_tracker when it is not available.
-#   * SharedMemoryManager/SharedMemoryServer/_SharedMemoryTracker are subclasses of
-#     multiprocessing.managers' that create, attach and unlink segments through this module;
-#     the manager defaults to shm_redirect's context.
-#   * POSIX only (the C library is Linux-only): the Windows branches are kept but unreachable.
+#   * resource tracking through shm_redirect.mp.resource_tracker (CPython's API).
+#   * POSIX only (the C library is Linux-only): the Windows branches are gone.
+#   * SharedMemoryManager is shm_redirect.mp.managers' (importable from here, as in CPython 3.8+
+#     it is from multiprocessing.managers only: this module re-exports it lazily).
 #
 """Provides shared memory for direct access across processes.
 
@@ -26,27 +24,22 @@ __all__ = ['SharedMemory', 'ShareableList', 'SharedMemoryManager']
 from functools import partial
 import mmap
 import os
-import errno
 import struct
 import secrets
 import types
 
-from . import _native
+from ..store import clib
 
-_native.load()
-_USE_POSIX = True
+clib.load()
 
 
 class _posixshmem(object):
     """The library's shm_open/shm_unlink with _posixshmem's signatures."""
-    shm_open = staticmethod(_native.shm_open)
-    shm_unlink = staticmethod(_native.shm_unlink)
+    shm_open = staticmethod(clib.shm_open)
+    shm_unlink = staticmethod(clib.shm_unlink)
 
 
-try:
-    from . import resource_tracker
-except ImportError:
-    from multiprocessing import resource_tracker
+from . import resource_tracker
 
 _O_CREX = os.O_CREAT | os.O_EXCL
 
@@ -54,10 +47,7 @@ _O_CREX = os.O_CREAT | os.O_EXCL
 _SHM_SAFE_NAME_LENGTH = 14
 
 # Shared memory block name prefix
-if _USE_POSIX:
-    _SHM_NAME_PREFIX = '/psm_'
-else:
-    _SHM_NAME_PREFIX = 'wnsm_'
+_SHM_NAME_PREFIX = '/psm_'
 
 
 def _make_filename():
@@ -93,7 +83,7 @@ class SharedMemory:
     _buf = None
     _flags = os.O_RDWR
     _mode = 0o600
-    _prepend_leading_slash = True if _USE_POSIX else False
+    _prepend_leading_slash = True
 
     _track = True
 
@@ -108,103 +98,41 @@ class SharedMemory:
         if name is None and not self._flags & os.O_EXCL:
             raise ValueError("'name' can only be None if create=True")
 
-        if _USE_POSIX:
+        # POSIX Shared Memory (the Windows branch is gone: the C library is Linux-only)
 
-            # POSIX Shared Memory
-
-            if name is None:
-                while True:
-                    name = _make_filename()
-                    try:
-                        self._fd = _posixshmem.shm_open(
-                            name,
-                            self._flags,
-                            mode=self._mode
-                        )
-                    except FileExistsError:
-                        continue
-                    self._name = name
-                    break
-            else:
-                name = "/" + name if self._prepend_leading_slash else name
-                self._fd = _posixshmem.shm_open(
-                    name,
-                    self._flags,
-                    mode=self._mode
-                )
+        if name is None:
+            while True:
+                name = _make_filename()
+                try:
+                    self._fd = _posixshmem.shm_open(
+                        name,
+                        self._flags,
+                        mode=self._mode
+                    )
+                except FileExistsError:
+                    continue
                 self._name = name
-            try:
-                if create and size:
-                    os.ftruncate(self._fd, size)
-                stats = os.fstat(self._fd)
-                size = stats.st_size
-                self._mmap = mmap.mmap(self._fd, size)
-            except OSError:
-                self.unlink()
-                raise
-
-            if self._track:
-                resource_tracker.register(self._name, "shared_memory")
-
+                break
         else:
+            name = "/" + name if self._prepend_leading_slash else name
+            self._fd = _posixshmem.shm_open(
+                name,
+                self._flags,
+                mode=self._mode
+            )
+            self._name = name
+        try:
+            if create and size:
+                os.ftruncate(self._fd, size)
+            stats = os.fstat(self._fd)
+            size = stats.st_size
+            self._mmap = mmap.mmap(self._fd, size)
+        except OSError:
+            self.unlink()
+            raise
 
-            # Windows Named Shared Memory
-
-            if create:
-                while True:
-                    temp_name = _make_filename() if name is None else name
-                    # Create and reserve shared memory block with this name
-                    # until it can be attached to by mmap.
-                    h_map = _winapi.CreateFileMapping(
-                        _winapi.INVALID_HANDLE_VALUE,
-                        _winapi.NULL,
-                        _winapi.PAGE_READWRITE,
-                        (size >> 32) & 0xFFFFFFFF,
-                        size & 0xFFFFFFFF,
-                        temp_name
-                    )
-                    try:
-                        last_error_code = _winapi.GetLastError()
-                        if last_error_code == _winapi.ERROR_ALREADY_EXISTS:
-                            if name is not None:
-                                raise FileExistsError(
-                                    errno.EEXIST,
-                                    os.strerror(errno.EEXIST),
-                                    name,
-                                    _winapi.ERROR_ALREADY_EXISTS
-                                )
-                            else:
-                                continue
-                        self._mmap = mmap.mmap(-1, size, tagname=temp_name)
-                    finally:
-                        _winapi.CloseHandle(h_map)
-                    self._name = temp_name
-                    break
-
-            else:
-                self._name = name
-                # Dynamically determine the existing named shared memory
-                # block's size which is likely a multiple of mmap.PAGESIZE.
-                h_map = _winapi.OpenFileMapping(
-                    _winapi.FILE_MAP_READ,
-                    False,
-                    name
-                )
-                try:
-                    p_buf = _winapi.MapViewOfFile(
-                        h_map,
-                        _winapi.FILE_MAP_READ,
-                        0,
-                        0,
-                        0
-                    )
-                finally:
-                    _winapi.CloseHandle(h_map)
-                try:
-                    size = _winapi.VirtualQuerySize(p_buf)
-                finally:
-                    _winapi.UnmapViewOfFile(p_buf)
-                self._mmap = mmap.mmap(-1, size, tagname=name)
+        if self._track:
+            resource_tracker.register(self._name, "shared_memory")
 
         self._size = size
         self._buf = memoryview(self._mmap)
@@ -237,7 +165,7 @@ class SharedMemory:
     def name(self):
         "Unique name that identifies the shared memory block."
         reported_name = self._name
-        if _USE_POSIX and self._prepend_leading_slash:
+        if self._prepend_leading_slash:
             if self._name.startswith("/"):
                 reported_name = self._name[1:]
         return reported_name
@@ -256,7 +184,7 @@ class SharedMemory:
         if self._mmap is not None:
             self._mmap.close()
             self._mmap = None
-        if _USE_POSIX and self._fd >= 0:
+        if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
 
@@ -266,7 +194,7 @@ class SharedMemory:
         In order to ensure proper cleanup of resources, unlink should be
         called once (and only once) across all processes which have access
         to the shared memory block."""
-        if _USE_POSIX and self._name:
+        if self._name:
             _posixshmem.shm_unlink(self._name)
             if self._track:
                 resource_tracker.unregister(self._name, "shared_memory")
@@ -562,70 +490,9 @@ class ShareableList:
     __class_getitem__ = classmethod(types.GenericAlias)
 
 
-# ---- SharedMemoryManager (adapted from Lib/multiprocessing/managers.py) ----
-
-from multiprocessing import managers as _managers
-from multiprocessing import util as _util
-
-
-class _SharedMemoryTracker(_managers._SharedMemoryTracker):
-    "Manages one or more shared memory segments (unlinked through this module)."
-
-    def destroy_segment(self, segment_name):
-        """Calls unlink() on the shared memory block with the supplied name
-        and removes it from the list of blocks being tracked."""
-        _util.debug(f"Destroy segment {segment_name!r} in pid {os.getpid()}")
-        self.segment_names.remove(segment_name)
-        segment = SharedMemory(segment_name)
-        segment.close()
-        segment.unlink()
-
-
-class SharedMemoryServer(_managers.SharedMemoryServer):
-
-    def __init__(self, *args, **kwargs):
-        super(SharedMemoryServer, self).__init__(*args, **kwargs)
-        old = self.shared_memory_context
-        self.shared_memory_context = _SharedMemoryTracker(
-            old.shared_memory_context_name, old.segment_names)
-        old.segment_names = []   # (its __del__ unlinks what it holds: nothing)
-
-
-class SharedMemoryManager(_managers.SharedMemoryManager):
-    """multiprocessing.managers.SharedMemoryManager whose segments are shm_redirect's
-    SharedMemory/ShareableList; the server runs in a process of shm_redirect's context."""
-
-    _Server = SharedMemoryServer
-
-    def __init__(self, address=None, authkey=None, serializer='pickle', ctx=None, **kwargs):
-        if ctx is None:
-            from .context import get_context
-            ctx = get_context()
-        if os.name == "posix":
-            resource_tracker.ensure_running()
-        _managers.BaseManager.__init__(self, address, authkey, serializer, ctx=ctx, **kwargs)
-        _util.debug(f"{self.__class__.__name__} created by pid {os.getpid()}")
-
-    def SharedMemory(self, size):
-        """Returns a new SharedMemory instance with the specified size in
-        bytes, to be tracked by the manager."""
-        with self._Client(self._address, authkey=self._authkey) as conn:
-            sms = SharedMemory(None, create=True, size=size)
-            try:
-                _managers.dispatch(conn, None, 'track_segment', (sms.name,))
-            except BaseException as e:
-                sms.unlink()
-                raise e
-        return sms
-
-    def ShareableList(self, sequence):
-        """Returns a new ShareableList instance populated with the values
-        from the input sequence, to be tracked by the manager."""
-        with self._Client(self._address, authkey=self._authkey) as conn:
-            sl = ShareableList(sequence)
-            try:
-                _managers.dispatch(conn, None, 'track_segment', (sl.shm.name,))
-            except BaseException as e:
-                sl.shm.unlink()
-                raise e
-        return sl
+def __getattr__(name):
+    # SharedMemoryManager lives in .managers, which imports this module.
+    if name == 'SharedMemoryManager':
+        from .managers import SharedMemoryManager
+        return SharedMemoryManager
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))

@@ -1,10 +1,12 @@
 """The lazy, fork-aware gateway to the Go core.
 
-The Go core comes in two builds of the same Go functions (package ./pybind):
-  * shm_redirect._core, a gopy extension: fast in-process calls, but only for the CPython, CPU and
-    glibc (>= 2.34) the wheel was built for;
+The Go core comes in two builds of one call surface (package core/jsonapi: a table of functions,
+called by name with a JSON array of arguments, answering one JSON reply):
+  * shm_redirect._core, a gopy extension (its one function Call): fast in-process calls, but only
+    for the CPython, CPU and glibc (>= 2.34) the wheel was built for;
   * shm_redirect/bin/shmr-core (cmd/shmr-core), a static executable (no cgo): `shmr-core FN
-    JSON-ARGS` prints one JSON reply; it runs on any Linux of its CPU, whatever the Python or glibc.
+    JSON-ARGS` prints that reply; it runs on any Linux of its CPU, whatever the Python or glibc.
+Which functions exist and what arguments they take is Go's to say: this module only passes them.
 
 Go's runtime does not survive fork() without exec: its threads are gone in the child, and a call
 into Go there can hang forever. So, in order of preference:
@@ -14,7 +16,7 @@ into Go there can hang forever. So, in order of preference:
     process that loaded it calls it in-process;
 (b) a process forked after the load (detected by os.register_at_fork and by comparing os.getpid()
     with the loader's pid) never touches it and runs the call out of process instead: `python -m
-    shm_redirect._gocall FN JSON-ARGS`, a fresh interpreter (exec, so a fresh Go runtime) that
+    shm_redirect.store.gocall FN JSON-ARGS`, a fresh interpreter (exec, so a fresh Go runtime) that
     prints the result as JSON;
 (c) when the extension cannot be imported or loaded (ImportError, OSError: no build for this
     Python, "GLIBC_2.34 not found", ...), every call execs the static binary: $SHM_REDIRECT_CORE_BIN,
@@ -34,15 +36,15 @@ import subprocess
 import sys
 import threading
 
-_EXT = __package__ + "._core"
-BIN_ENV = "SHM_REDIRECT_CORE_BIN"
+from .format import SWEEP_GRACE_DEFAULT
 
-# Functions of the Go package ./pybind that may be called, with their number of arguments.
-FUNCTIONS = {"ResolveDir": 2, "IsNative": 2, "ListJSON": 3, "SweepJSON": 5}
+_EXT = "shm_redirect._core"
+BIN_ENV = "SHM_REDIRECT_CORE_BIN"
 
 # Seconds an out-of-process call may take before it is killed and TimeoutError raised.
 SUBPROCESS_TIMEOUT = float(os.environ.get("SHM_REDIRECT_GOCALL_TIMEOUT", "120"))
 
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # shm_redirect/
 _lock = threading.Lock()
 _module = None       # the extension, once this process loaded it
 _loaded_pid = None   # os.getpid() of the process that loaded it
@@ -72,12 +74,19 @@ def _extension_present():
 
 
 def _binary_candidate():
-    return os.environ.get(BIN_ENV) or os.path.join(os.path.dirname(os.path.abspath(__file__)), "bin", "shmr-core")
+    """$SHM_REDIRECT_CORE_BIN, else bin/shmr-core in this package; in a source checkout without
+    it (pybind/shm_redirect/), the Makefile's build/shmr-core, as preload_path() does."""
+    env = os.environ.get(BIN_ENV)
+    if env:
+        return env
+    packaged = os.path.join(_PACKAGE_DIR, "bin", "shmr-core")
+    dev = os.path.normpath(os.path.join(_PACKAGE_DIR, os.pardir, os.pardir, "build", "shmr-core"))
+    return dev if not os.path.exists(packaged) and os.path.exists(dev) else packaged
 
 
 def binary_path():
-    """The static Go core executable to use ($SHM_REDIRECT_CORE_BIN, else bin/shmr-core in this
-    package), or None when it is not an executable file."""
+    """The static Go core executable to use (_binary_candidate), or None when it is not an
+    executable file."""
     p = _binary_candidate()
     return p if os.path.isfile(p) and os.access(p, os.X_OK) else None
 
@@ -127,7 +136,7 @@ def _mode():
 
 def backend():
     """How calls are made here, as (how, why): how is "inproc" (the extension in this process),
-    "subprocess" (python -m shm_redirect._gocall) or "binary" (the static executable, which may
+    "subprocess" (python -m shm_redirect.store.gocall) or "binary" (the static executable, which may
     be missing: see binary_path()). Loads the extension when that is the choice."""
     mode = _mode()
     if mode in ("subprocess", "binary"):
@@ -154,7 +163,7 @@ def describe():
     if how == "inproc":
         return "extension in-process (%s)" % getattr(_module, "__file__", _EXT), why
     if how == "subprocess":
-        return "extension out of process (python -m %s._gocall)" % __package__, why
+        return "extension out of process (python -m %s.gocall)" % __package__, why
     exe = binary_path()
     if exe is None:
         return "none", "%s, and no executable %s" % (why, _binary_candidate())
@@ -162,44 +171,50 @@ def describe():
 
 
 def call(fn, *args):
-    """Call the Go function pybind.<fn>(*args) in-process when that is safe, else out of process.
-    Raises GoCoreError for an error returned by Go, ImportError when no core is installed."""
-    if fn not in FUNCTIONS or len(args) != FUNCTIONS[fn]:
-        raise ValueError("not a Go core call: %s%r" % (fn, args))
+    """Call the Go core function fn(*args) in-process when that is safe, else out of process, and
+    return its result. Raises GoCoreError for an error returned by Go, ValueError for a call Go
+    does not know or arguments that do not fit, ImportError when no core is installed."""
     how, why = backend()
     if how == "inproc":
-        return call_inprocess(fn, args)
+        return result(call_inprocess(fn, args))
     if how == "subprocess":
         return _call_subprocess(fn, args)
     return _call_binary(fn, args, why)
 
 
+def _json_args(args):
+    # JSON has no NaN or infinity: Go reads such a float from a string ("nan", "inf").
+    return json.dumps([str(a) if isinstance(a, float) and not math.isfinite(a) else a for a in args])
+
+
 def call_inprocess(fn, args):
+    """The extension's JSON reply (text) to fn(*args)."""
     mod = _load()
     if mod is None:
         raise ImportError("cannot load %s: %s" % (_EXT, _ext_error))
-    try:
-        return getattr(mod, "pybind_" + fn)(*args)
-    except RuntimeError as e:  # gopy turns a Go error into RuntimeError(err.Error())
-        raise GoCoreError(str(e)) from None
+    return mod.pybind_Call(fn, _json_args(args))
 
 
 def _call_subprocess(fn, args):
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    pkg_parent = os.path.dirname(_PACKAGE_DIR)
     env = dict(os.environ)
     env["PYTHONPATH"] = pkg_parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["SHM_REDIRECT_GOCORE"] = "inproc"
     # -S: no site (no .pth activation hook, no user site); the package comes from PYTHONPATH.
-    return _helper([sys.executable, "-S", "-m", __package__ + "._gocall", fn, json.dumps(list(args))], env)
+    return _helper([sys.executable, "-S", "-m", __package__ + ".gocall", fn, _json_args(args)], env)
+
+
+def binary_command(fn, args):
+    """The shmr-core command line that calls fn(*args), or None without the executable."""
+    exe = binary_path()
+    return None if exe is None else [exe, fn, _json_args(args)]
 
 
 def _call_binary(fn, args, why):
-    exe = binary_path()
-    if exe is None:
+    cmd = binary_command(fn, args)
+    if cmd is None:
         raise ImportError("no Go core here: %s, and no executable %s" % (why, _binary_candidate()))
-    # JSON has no NaN or infinity: shmr-core reads such a float from a string ("nan", "inf").
-    args = [str(a) if isinstance(a, float) and not math.isfinite(a) else a for a in args]
-    return _helper([exe, fn, json.dumps(args)], None)
+    return _helper(cmd, None)
 
 
 # The exceptions a helper's reply may name; any other type is raised as RuntimeError.
@@ -216,16 +231,30 @@ def _helper(cmd, env):
     except subprocess.TimeoutExpired:
         raise TimeoutError("Go core helper did not answer within %gs: %s" % (SUBPROCESS_TIMEOUT, cmd)) from None
     try:
-        reply = json.loads(p.stdout.decode())
-    except ValueError:
+        return result(p.stdout.decode())
+    except _NoReply:
         raise RuntimeError("Go core helper failed (exit %d): %s" % (
             p.returncode, p.stderr.decode(errors="replace").strip()[-2000:])) from None
+
+
+class _NoReply(ValueError):
+    pass
+
+
+def result(reply_text):
+    """The result of a JSON reply of the call surface, or the error it names, raised."""
+    try:
+        reply = json.loads(reply_text)
+    except ValueError:
+        raise _NoReply(reply_text) from None
+    if not isinstance(reply, dict) or not ("result" in reply or "error" in reply):
+        raise _NoReply(reply_text)
     if "error" in reply:
         raise _REPLY_TYPES.get(reply.get("type"), RuntimeError)(reply["error"])
     return reply["result"]
 
 
-def _env():
+def env_args():
     return os.environ.get("SHM_REDIRECT_DIR", ""), os.environ.get("TMPDIR", "")
 
 
@@ -234,27 +263,25 @@ def _env():
 def resolve_dir():
     """(directory, native): the directory the preload would use in this process's environment,
     and whether it is the native /dev/shm (then the preload forwards to glibc)."""
-    d = call("ResolveDir", *_env())
-    return d, bool(call("IsNative", *_env()))
+    d = call("ResolveDir", *env_args())
+    return d, bool(call("IsNative", *env_args()))
 
 
 def is_native():
     """Whether the preload would use the native /dev/shm here."""
-    return bool(call("IsNative", *_env()))
+    return bool(call("IsNative", *env_args()))
 
 
 def list_objects(dir=None):
     """The objects of the store (dir, else the resolved directory; a missing store is empty):
     dicts with kind, name, file, size, uid, mode, type, mtime, value, holders (pids)."""
-    return json.loads(call("ListJSON", *_env(), dir or ""))
+    return json.loads(call("ListJSON", *env_args(), dir or ""))
 
 
-def sweep(dir=None, grace=60.0, dry_run=False):
+def sweep(dir=None, grace=None, dry_run=False):
     """Remove leaked objects of the store (dir, else the resolved one): only our own regular files,
-    none held by a live process, none changed within grace seconds (0: no grace). Returns the
-    removed objects (or those that would be, with dry_run). The native /dev/shm is never swept:
-    GoCoreError."""
-    grace = float(grace)
-    if grace < 0:
-        raise ValueError("grace must be >= 0 seconds")
-    return json.loads(call("SweepJSON", *_env(), dir or "", grace, bool(dry_run)))
+    none held by a live process, none changed within grace seconds (None: the default, 0: no
+    grace; negative: GoCoreError). Returns the removed objects (or those that would be, with
+    dry_run). The native /dev/shm is never swept: GoCoreError."""
+    grace = float(SWEEP_GRACE_DEFAULT if grace is None else grace)
+    return json.loads(call("SweepJSON", *env_args(), dir or "", grace, bool(dry_run)))

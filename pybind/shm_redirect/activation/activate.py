@@ -25,13 +25,13 @@ SHM_REDIRECT = auto (default) | off | patch | preload   (anything else: one warn
      non-empty (not embedded), not frozen, /proc/self/exe is sys.executable, not setuid, and not
      already re-executed (env marker holding our pid: a re-exec keeps the pid). Unsafe: patch
      mode instead (said on stderr only if SHM_REDIRECT=preload was explicit).
-   - patch: in-process through the library via ctypes (shm_redirect._patch), and LD_PRELOAD
+   - patch: in-process through the library via ctypes (shm_redirect.activation.patch), and LD_PRELOAD
      exported so that every child process is preloaded. For tests, SHM_REDIRECT_EXPORT=0 never
      exports (every interpreter of the tree patches itself; one started with -S then cannot
      activate at all), and =defer does not export from this process only: the knob is removed,
      so its children patch themselves and export as usual.
    - then, on AWS Lambda, the first interpreter of a process tree sweeps the store once
-     (shm_redirect._coldstart: what a timed-out invocation left behind).
+     (shm_redirect.activation.coldstart: what a timed-out invocation left behind).
    - auto: preload when the re-exec is safe, else patch. Why: the preload covers everything
      (C extensions calling shm_open/sem_open directly, e.g. PyTorch; libraries that bound
      SemLock before activation; os.statvfs('/dev/shm')), and in both modes every child is
@@ -150,7 +150,7 @@ def _activate():
                 why = "exec failed: %s" % e
         if mode == "preload":
             _warn("cannot re-exec with LD_PRELOAD (%s): patching in process instead" % why)
-    from . import _patch
+    from . import patch as _patch
     export = env.get("SHM_REDIRECT_EXPORT", "1")
     if export == "defer":
         del env["SHM_REDIRECT_EXPORT"]
@@ -161,9 +161,9 @@ def _activate():
 
 def _coldstart_sweep(env):
     """Lambda: the first interpreter of a process tree sweeps what killed trees left
-    (shm_redirect._coldstart; imported only when it applies)."""
+    (shm_redirect.activation.coldstart; imported only when it applies)."""
     if ("AWS_LAMBDA_RUNTIME_API" in env or "SHM_REDIRECT_SWEEP" in env) and "SHM_REDIRECT_SWEPT" not in env:
-        from . import _coldstart
+        from . import coldstart as _coldstart
         if _coldstart.wanted(env):
             _coldstart.sweep(_warn)
 
@@ -172,7 +172,7 @@ def _lib_path():
     lib = os.environ.get("SHM_REDIRECT_LIB")
     if lib:
         return lib
-    from . import preload_path
+    from .. import preload_path
     return preload_path()
 
 
@@ -220,9 +220,9 @@ def reexec_unsafe():
 
 
 def _reexec(lib):
+    from .. import with_preload
     env = os.environ
-    old = env.get("LD_PRELOAD", "")
-    env["LD_PRELOAD"] = lib + (":" + old if old else "")
+    old = with_preload(env, lib)
     env[_MARKER] = str(os.getpid())
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -233,7 +233,7 @@ def _reexec(lib):
         os.execv(sys.executable, [sys.executable] + list(sys.orig_argv[1:]))
     except OSError:
         # Still this process: undo, so that patch mode exports a clean value.
-        if old:
+        if old is not None:
             env["LD_PRELOAD"] = old
         else:
             del env["LD_PRELOAD"]

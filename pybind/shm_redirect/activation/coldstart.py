@@ -14,12 +14,11 @@ process tree may share the store with other live trees that keep a segment unope
 users (creator closed it, the next one has not attached yet): enable it there only when one tree
 owns the store.
 
-How: the static Go helper bin/shmr-core (SweepJSON), run with posix_spawn and waited for: Go
+How: the static Go helper bin/shmr-core (ColdStartSweepJSON: the policy is Go's), run with posix_spawn and waited for: Go
 never runs in this process (it is about to fork children), and the sweep keeps the Go core's
 rules (our uid only, never an object a live process holds, inode re-checked before unlink).
 ~2 ms per cold start. A failure is one line on stderr, never a failed start.
 """
-import json
 import os
 
 SWEPT = "SHM_REDIRECT_SWEPT"
@@ -31,24 +30,17 @@ def wanted(env):
     return "AWS_LAMBDA_RUNTIME_API" in env or env.get("SHM_REDIRECT_SWEEP") == "1"
 
 
-def core_bin():
-    b = os.environ.get("SHM_REDIRECT_CORE_BIN")
-    if b:
-        return b
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "bin", "shmr-core")
-
-
 def sweep(warn):
+    from ..store import gocore
     env = os.environ
     env[SWEPT] = "1"
-    exe = core_bin()
-    if not os.access(exe, os.X_OK):
-        warn("cold-start sweep skipped: %s not found" % exe)
+    cmd = gocore.binary_command("ColdStartSweepJSON", gocore.env_args())
+    if cmd is None:
+        warn("cold-start sweep skipped: no executable %s" % gocore._binary_candidate())
         return None
-    args = json.dumps([env.get("SHM_REDIRECT_DIR", ""), env.get("TMPDIR", ""), "", 0, False])
     r, w = os.pipe()
     try:
-        pid = os.posix_spawn(exe, [exe, "SweepJSON", args], dict(env),
+        pid = os.posix_spawn(cmd[0], cmd, dict(env),
                              file_actions=[(os.POSIX_SPAWN_DUP2, w, 1), (os.POSIX_SPAWN_CLOSE, r)])
     except OSError as e:
         os.close(r)
@@ -60,12 +52,10 @@ def sweep(warn):
         out = f.read()
     os.waitpid(pid, 0)
     try:
-        reply = json.loads(out.decode() or "null")
+        return gocore.result(out.decode())
+    except gocore.GoCoreError as e:
+        if "not managed" not in str(e):
+            warn("cold-start sweep: %s" % e)
     except ValueError:
-        reply = None
-    if not isinstance(reply, dict):
-        warn("cold-start sweep failed: no reply from %s" % exe)
-        return None
-    if "error" in reply and "not managed" not in reply["error"]:
-        warn("cold-start sweep: %s" % reply["error"])
-    return reply.get("result")
+        warn("cold-start sweep failed: no reply from %s" % cmd[0])
+    return None

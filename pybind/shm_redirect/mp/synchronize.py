@@ -1,17 +1,16 @@
 #
 # adapted from CPython 3.11 Lib/multiprocessing/synchronize.py: what changed
 #
-#   * the C-level semaphore is shm_redirect._patch's SemLock subclass of
-#     _multiprocessing.SemLock, created through libshm_redirect.so (shm_redirect._native):
+#   * the C-level semaphore is shm_redirect.mp.semlock's SemLock subclass of
+#     _multiprocessing.SemLock, created through libshm_redirect.so (shm_redirect.store.clib):
 #     unlink-at-birth (fork) semaphores live in an anonymous MAP_SHARED mapping, named ones
 #     (spawn/forkserver) in the library's store (native /dev/shm when it works, else the store
 #     directory). _multiprocessing itself is never modified.
-#   * sem_unlink is shm_redirect._native.sem_unlink (the library's).
+#   * sem_unlink is shm_redirect.store.clib.sem_unlink (the library's).
 #   * the start method names 'shm_redirect_fork' and 'fork' both mean "fork": unlink at once,
 #     and refuse pickling to another context (3.11.5+/3.12 _is_fork_ctx).
-#   * resource tracking through shm_redirect.resource_tracker (CPython's API), falling back to
-#     multiprocessing.resource_tracker when it is not available.
-#   * Barrier's shared buffer comes from shm_redirect.heap (never statvfs's /dev/shm).
+#   * resource tracking through shm_redirect.mp.resource_tracker (CPython's API).
+#   * Barrier's shared buffer comes from shm_redirect.mp.heap (never statvfs's /dev/shm).
 #   * context/process/util are multiprocessing's (relative imports made absolute).
 #
 # Original: Copyright (c) 2006-2008, R Oudkerk. Licensed to PSF under a Contributor Agreement.
@@ -31,37 +30,24 @@ from multiprocessing import context
 from multiprocessing import process
 from multiprocessing import util
 
-from . import _native
-from . import _patch
+from ..store import clib
+from . import semlock as _semlock
 
-
-def _load():
-    """Load libshm_redirect.so (once) and give _patch's owners their ctypes functions, without
-    _patch.install()'s global patching."""
-    _native.load()
-    if _patch._Anon._munmap is None:
-        _patch._Anon._munmap = _native._libc.munmap
-    if _patch._Named._close is None:
-        _patch._Named._close = _native._lib.sem_close
-
-
-_load()
-# The C-level semaphore type: reuse the one _patch.install() made if the process is patched,
-# else make our own subclass (never installed into _multiprocessing).
+_semlock.load()
+# The C-level semaphore type: reuse the one activation.patch.install() made if the process is
+# patched, else make our own subclass (never installed into _multiprocessing).
 if getattr(_multiprocessing.SemLock, "_shmr_patched", False):
     _SemLockType = _multiprocessing.SemLock
 else:
-    _SemLockType = _patch._make_semlock_class(_multiprocessing.SemLock)
-sem_unlink = _native.sem_unlink
+    _SemLockType = _semlock.make_semlock_class(_multiprocessing.SemLock)
+sem_unlink = clib.sem_unlink
 
 _FORK_NAMES = ('fork', 'shm_redirect_fork')
 
 
 def _resource_tracker():
-    try:
-        from . import resource_tracker
-    except ImportError:
-        from multiprocessing import resource_tracker
+    # Imported on first use: a process that never registers a named semaphore pays nothing.
+    from . import resource_tracker
     return resource_tracker
 
 #

@@ -4,12 +4,12 @@ Mirrors CPython's Lib/multiprocessing/context.py: one small context class per st
 deriving from multiprocessing.context's concrete context and overriding only the factory
 methods whose objects live in shared memory:
 
-    Lock RLock Semaphore BoundedSemaphore Condition Event Barrier   -> shm_redirect.synchronize
-    RawValue RawArray Value Array                                   -> shm_redirect.heap
+    Lock RLock Semaphore BoundedSemaphore Condition Event Barrier   -> shm_redirect.mp.synchronize
+    RawValue RawArray Value Array                                   -> shm_redirect.mp.heap
 
 Everything else (Process, Queue, JoinableQueue, SimpleQueue, Pool, Manager, Pipe, ...) is
 CPython's and reaches those factories through the context. SharedMemory, ShareableList and
-SharedMemoryManager (shm_redirect.shared_memory) are context methods too.
+SharedMemoryManager (shm_redirect.mp.shared_memory) are context methods too.
 
 Importing this module registers the contexts as 'shm_redirect_fork', 'shm_redirect_spawn' and
 'shm_redirect_forkserver' in multiprocessing.context._concrete_contexts (registration only:
@@ -44,10 +44,7 @@ class _MethodName(str):
 
 
 def _tracker_module():
-    try:
-        from . import resource_tracker
-    except ImportError:
-        return None
+    from . import resource_tracker
     return resource_tracker
 
 
@@ -55,10 +52,9 @@ def _inherit_tracker(dupfd):
     """In a spawn/forkserver child: use the parent's shm_redirect resource tracker (CPython
     passes only its own tracker's fd to children)."""
     fd = dupfd.detach() if dupfd is not None else None
-    rt = _tracker_module()
-    if fd is None or rt is None:
+    if fd is None:
         return None
-    tracker = rt._resource_tracker
+    tracker = _tracker_module()._resource_tracker
     old, pid = tracker._fd, tracker._pid
     if old == fd:
         return None
@@ -86,11 +82,8 @@ class _TrackerLink(object):
     __slots__ = ()
 
     def __reduce__(self):
-        rt = _tracker_module()
-        if rt is None:
-            return (_inherit_tracker, (None,))
         from multiprocessing import reduction
-        return (_inherit_tracker, (reduction.DupFd(rt.getfd()),))
+        return (_inherit_tracker, (reduction.DupFd(_tracker_module().getfd()),))
 
 
 class _InheritTrackerMixin(object):
@@ -168,18 +161,18 @@ class _StoreContextMixin(object):
                      ctx=self.get_context())
 
     def SharedMemory(self, name=None, create=False, size=0, **kwargs):
-        '''Returns a shared memory block in the store (shm_redirect.shared_memory.SharedMemory)'''
+        '''Returns a shared memory block in the store (shm_redirect.mp.shared_memory.SharedMemory)'''
         from .shared_memory import SharedMemory
         return SharedMemory(name, create, size, **kwargs)
 
     def ShareableList(self, sequence=None, *, name=None):
-        '''Returns a list in shared memory (shm_redirect.shared_memory.ShareableList)'''
+        '''Returns a list in shared memory (shm_redirect.mp.shared_memory.ShareableList)'''
         from .shared_memory import ShareableList
         return ShareableList(sequence, name=name)
 
     def SharedMemoryManager(self, *args, **kwargs):
         '''Returns a started-able SharedMemoryManager using this context'''
-        from .shared_memory import SharedMemoryManager
+        from .managers import SharedMemoryManager
         kwargs.setdefault("ctx", self.get_context())
         return SharedMemoryManager(*args, **kwargs)
 
