@@ -4,6 +4,7 @@
 #
 #   Lambda                                   checked here
 #   /dev/shm absent                          no /dev/shm; /dev not a tmpfs (a ramfs), read-only
+#                                            (and the named variants: a plain directory, a symlink)
 #   read-only /                              creating a file in / fails with EROFS
 #   /tmp: ext4 on disk, 512 MB               /tmp is ext4 on a loop device, 512 MiB, empty, 1777
 #   one non-root uid, no capabilities        uid/gid 993, no groups, CapEff 0
@@ -42,6 +43,13 @@ check "/tmp is an empty 1777 ext4 of 512 MiB on a loop device" "ext4 loop 512M 1
         $([ $mib -ge 480 ] && [ $mib -le 512 ] && echo 512M || echo ${mib}M) $(stat -c %a /tmp) \
         $([ -z "$(ls -A /tmp)" ] && echo empty || echo not-empty)')"
 check "--tmp=tmpfs gives the named tmpfs variant" "tmpfs" "$(inside --tmp=tmpfs -- findmnt -no FSTYPE /tmp)"
+# The /dev/shm variants of the agreement matrix (tests/python/test_agreement.py), named so.
+check "--devshm=dir: a 1777 directory on the ramfs /dev" "directory 1777 ramfs" \
+    "$(inside --devshm=dir -- sh -c 'echo $(stat -c "%F %a" /dev/shm) $(stat -f -c %T /dev/shm)')"
+check "--dev=tmpfs --devshm=dir: the same directory on a tmpfs /dev" "directory tmpfs" \
+    "$(inside --dev=tmpfs --devshm=dir -- sh -c 'echo $(stat -c %F /dev/shm) $(stat -f -c %T /dev/shm)')"
+check "--devshm=symlink: /dev/shm -> .shm, a writable tmpfs" ".shm tmpfs rw" \
+    "$(inside --devshm=symlink -- sh -c 'echo $(readlink /dev/shm) $(findmnt -no FSTYPE,OPTIONS /dev/.shm | sed "s/,.*//")')"
 check "uid 993, no groups, no capabilities" "993 993 993 0000000000000000" \
     "$(inside -- sh -c 'echo $(id -u) $(id -g) $(id -G) $(awk "/^CapEff/ {print \$2}" /proc/self/status)')"
 check "--as-root is root" "0" "$(inside --as-root -- id -u)"
