@@ -170,7 +170,7 @@ test-py: lib $(BUILD)/shmr-core
 	$(PYTHON) -m pytest -q -rs tests/python
 
 # ---- Activation at interpreter start (pybind/shm_redirect/activation/activate.py; need root) ----
-.PHONY: test-activate test-cpython-activation
+.PHONY: test-activate test-cpython-activation test-cpython-modes
 
 # patch/preload/auto x sitecustomize/.pth hooks, every primitive x fork/spawn/forkserver in the
 # no-/dev/shm sandbox without LD_PRELOAD; native fast path, off, error handling. ~30 s.
@@ -182,6 +182,13 @@ test-activate: lib
 # Logs: $(BUILD)/cpython-logs-activation/.
 test-cpython-activation: lib
 	CPYTHON_ACTIVATION="patch preload" tests/cpython_suite.sh
+
+# Every activation mode that can pass CPython's suites unchanged, against the same baseline:
+# patch, patch-export (the main process patched, workers preloaded) and preload. Not patch-pure:
+# by construction a child started with -S cannot activate (TestFlags.test_flags fails in it).
+# ~20 min; run before resolving a change to activation. Logs: $(BUILD)/cpython-logs-activation/.
+test-cpython-modes: lib
+	CPYTHON_ACTIVATION="patch patch-export preload" tests/cpython_suite.sh
 
 
 # ---- The resource tracker (pybind/shm_redirect/mp/resource_tracker.py; needs root) ----

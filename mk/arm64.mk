@@ -53,7 +53,8 @@ $(ARM64_PREBUILT)/stamp: core/testdata/semc.c tests/interop/testdata/semclient.c
 
 # Static arm64 test binaries of every Go package with tests (none needs cgo). Always re-run:
 # go's own cache makes an unchanged package a no-op.
-ARM64_GO_PKGS = core core/jsonapi cmd/shmr-core pybind tests/interop
+# Every package with tests, as tests/go_tests.sh finds them (none may be forgotten here).
+ARM64_GO_PKGS = $(patsubst $(CURDIR)/%,%,$(shell $(GO) list -f '{{if .TestGoFiles}}{{.Dir}}{{end}}' ./...))
 arm64-tests: $(ARM64_BUILD)/test_shim $(ARM64_PREBUILT)/stamp
 	@for p in $(ARM64_GO_PKGS); do \
 		echo "CGO_ENABLED=0 GOARCH=arm64 $(GO) test -c -o $(ARM64_BUILD)/$$(echo $$p | tr / _).test ./$$p"; \
