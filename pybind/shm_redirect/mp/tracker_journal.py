@@ -215,7 +215,9 @@ def recover(sweep=True, grace=None, dry_run=False, log=None):
             dead.setdefault(key, []).append(fname)
         held = _Holders(path)
         for key, fnames in sorted(dead.items()):
-            keep = any([_replay(dfd, fname, held, res, dry_run, log) for fname in sorted(fnames)])
+            keep = False
+            for fname in sorted(fnames):   # every one replayed, even after one must be kept
+                keep = _replay(dfd, fname, held, res, dry_run, log) or keep
             if not keep and not dry_run:
                 for fname in fnames:
                     try:
