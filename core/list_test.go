@@ -54,11 +54,14 @@ func TestHoldersDeleted(t *testing.T) {
 	}
 }
 
-func TestList(t *testing.T) {
-	s := newStore(t)
-	defer s.UnlinkSemaphore("s")
-	defer s.UnlinkSegment("m")
-	defer s.UnlinkSemaphore("bad")
+// listFixture makes a semaphore "s" (value 7), a segment "m" and a short, bad semaphore file,
+// removed at the end of the test.
+func listFixture(t *testing.T, s *Store) {
+	t.Cleanup(func() {
+		s.UnlinkSemaphore("s")
+		s.UnlinkSegment("m")
+		s.UnlinkSemaphore("bad")
+	})
 	sem, err := s.CreateSemaphore("s", 0o640, 7, true)
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +75,11 @@ func TestList(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(s.Dir(), "sem.bad"), []byte("short"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestList(t *testing.T) {
+	s := newStore(t)
+	listFixture(t, s)
 	// Children hold the segment by a mapping only and the semaphore by a
 	// mapping; we hold nothing.
 	cm := startChild(t, "map", s.Dir(), "m")

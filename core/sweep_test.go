@@ -21,11 +21,11 @@ func names(objs []Object) []string {
 	return n
 }
 
-func TestSweep(t *testing.T) {
-	needsRoot(t)
-	s := newStore(t)
+// sweepFixture fills s with what TestSweep sweeps: leaked objects, a foreign one, a FIFO (never
+// an object), and two that will be held; they are removed at the end of the test.
+func sweepFixture(t *testing.T, s *Store) (mk func(string)) {
 	at := func(n string) string { return filepath.Join(s.Dir(), n) }
-	mk := func(n string) {
+	mk = func(n string) {
 		t.Helper()
 		seg, err := s.CreateSegment(n, 4096, 0o600, true)
 		if err != nil {
@@ -48,11 +48,19 @@ func TestSweep(t *testing.T) {
 	if err := unix.Mkfifo(at("fifo"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		for _, n := range []string{"leaked", "held-by-us", "held-by-child", "foreign", "fifo", "sem.leaked", "young"} {
 			os.Remove(at(n))
 		}
-	}()
+	})
+	return mk
+}
+
+func TestSweep(t *testing.T) {
+	needsRoot(t)
+	s := newStore(t)
+	at := func(n string) string { return filepath.Join(s.Dir(), n) }
+	mk := sweepFixture(t, s)
 	ours, err := s.OpenSegment("held-by-us")
 	if err != nil {
 		t.Fatal(err)

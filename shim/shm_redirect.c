@@ -193,6 +193,23 @@ static void temp_name(char *buf)	/* fills the XXXXXX of "sem.XXXXXX" */
 		*p = chars[x % 62];
 }
 
+/* Writes glibc's sem_init(pshared=1) image of a semaphore of this value (no waiters) to fd:
+ * 0, or -1 with errno (ENOSPC for a short write). */
+static int write_sem_image(int fd, unsigned value)
+{
+	unsigned char image[SHMR_SEM_SIZE] = { 0 };
+	uint64_t data = value;
+	int private = SHMR_SEM_PRIVATE_SHARED;
+	memcpy(image, &data, sizeof data);
+	memcpy(image + SHMR_SEM_PRIVATE_OFFSET, &private, sizeof private);
+	ssize_t w;
+	while ((w = write(fd, image, sizeof image)) < 0 && errno == EINTR)
+		;
+	if (w >= 0 && w != (ssize_t)sizeof image)
+		errno = ENOSPC;
+	return w == (ssize_t)sizeof image ? 0 : -1;
+}
+
 static sem_t *store_sem_open(int dfd, const char *fname, int oflag, mode_t mode, unsigned value)
 {
 	char tmp[] = SHMR_SEM_TMP_TEMPLATE;
@@ -221,17 +238,7 @@ try_again:
 			return SEM_FAILED;
 		}
 	created = 1;
-	unsigned char image[SHMR_SEM_SIZE] = { 0 };
-	uint64_t data = value;	/* the value, no waiters */
-	int private = SHMR_SEM_PRIVATE_SHARED;
-	memcpy(image, &data, sizeof data);
-	memcpy(image + SHMR_SEM_PRIVATE_OFFSET, &private, sizeof private);
-	ssize_t w;
-	while ((w = write(fd, image, sizeof image)) < 0 && errno == EINTR)
-		;
-	if (w >= 0 && w != (ssize_t)sizeof image)
-		errno = ENOSPC;
-	else if (w == (ssize_t)sizeof image) {
+	if (write_sem_image(fd, value) == 0) {
 		if ((result = mmap(NULL, SHMR_SEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
 			result = SEM_FAILED;
 		else if (linkat(dfd, tmp, dfd, fname, 0) == 0)	/* atomic publication */

@@ -27,8 +27,8 @@ shm_redirect itself:
     multiprocessing.shared_memory ->
     shm_redirect.mp.shared_memory, multiprocessing.managers.SharedMemoryManager -> ours,
     multiprocessing.heap -> shm_redirect.mp.heap (attribute of the package only),
-    multiprocessing.sharedctypes' Value/RawValue/... and copy -> shm_redirect.mp.heap's.
-Everything the tests exercise thus comes from shm_redirect.mp.synchronize/heap/shared_memory and the
+    multiprocessing.sharedctypes' Value/RawValue/... and copy -> shm_redirect.mp.sharedctypes'.
+Everything the tests exercise thus comes from shm_redirect.mp.synchronize/heap/sharedctypes/shared_memory and the
 contexts; _multiprocessing and _posixshmem are never touched (a test or a -c child that calls
 them directly, or a fresh `python -E` interpreter, gets CPython's: see the .sh for those).
 """
@@ -62,6 +62,7 @@ def install():
     from shm_redirect.mp import context as sctx
     from shm_redirect.mp import heap as sheap
     from shm_redirect.mp import shared_memory as sshm
+    from shm_redirect.mp import sharedctypes as ssct
     from shm_redirect.mp import synchronize as ssync
 
     aliases = {}
@@ -104,7 +105,7 @@ def install():
     multiprocessing.managers.SharedMemoryManager = sshm.SharedMemoryManager
     multiprocessing.heap = sheap
     for name in ("RawValue", "RawArray", "Value", "Array", "copy"):
-        setattr(multiprocessing.sharedctypes, name, getattr(sheap, name))
+        setattr(multiprocessing.sharedctypes, name, getattr(ssct, name))
 
 
 # Tests that cannot be ported by construction, skipped in BOTH runs (baseline and context) so the

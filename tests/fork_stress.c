@@ -148,6 +148,84 @@ static int child(long i, sem_t *ping_inh, sem_t *pong_inh, const char *ping_n,
     return 0;
 }
 
+/* One cycle (see the top of this file); 1 if it passed. Sets hung when the child deadlocked. */
+static int run_cycle(long i)
+{
+    int ok = 1;
+    hung = 0;
+    char ping_n[64], pong_n[64], seg_n[64], own[64];
+    snprintf(ping_n, sizeof ping_n, "/fs_ping_%d_%ld", (int)me, i);
+    snprintf(pong_n, sizeof pong_n, "/fs_pong_%d_%ld", (int)me, i);
+    snprintf(seg_n, sizeof seg_n, "/fs_seg_%d_%ld", (int)me, i);
+    snprintf(own, sizeof own, "/fs_c_%d_%ld", (int)me, i);
+    cur_cycle = (sig_atomic_t)i;
+    cur_child = 0;
+    alarm(CYCLE_TIMEOUT);
+
+    sem_t *ping = sem_open(ping_n, O_CREAT | O_EXCL, 0600, 0);
+    sem_t *pong = sem_open(pong_n, O_CREAT | O_EXCL, 0600, 0);
+    int fd = shm_open(seg_n, O_RDWR | O_CREAT | O_EXCL, 0600);
+    uint64_t *p = MAP_FAILED;
+    if (ping == SEM_FAILED || pong == SEM_FAILED || fd < 0) {
+        FAIL(i, "parent create (ping %p pong %p fd %d)", (void *)ping, (void *)pong, fd);
+        goto cleanup;
+    }
+    if (ftruncate(fd, SEG_SIZE) != 0) { FAIL(i, "ftruncate"); goto cleanup; }
+    p = mmap(NULL, SEG_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) { FAIL(i, "mmap"); goto cleanup; }
+    p[0] = (uint64_t)i;
+
+    pid_t pid = fork();
+    if (pid < 0) { FAIL(i, "fork"); goto cleanup; }
+    if (pid == 0) _exit(child(i, ping, pong, ping_n, pong_n, seg_n));
+    cur_child = pid;
+
+    if (sem_post(ping) != 0) FAIL(i, "sem_post ping");
+    /* A blocking wait: the child's post must wake us through the shared futex. Bounded,
+     * so a child deadlocked after fork costs a few seconds, not the whole run. */
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += child_timeout + 3;
+    int r;
+    while ((r = sem_timedwait(pong, &dl)) != 0 && errno == EINTR)
+        ;
+    if (r != 0) {
+        FAIL(i, "no pong from child %d (deadlocked after fork?)", (int)pid);
+        kill(pid, SIGKILL);
+        hung = 1;
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid) FAIL(i, "waitpid");
+    else if (WIFSIGNALED(st)) {
+        errno = 0;
+        FAIL(i, "child killed by signal %d", WTERMSIG(st));
+        hung |= WTERMSIG(st) == SIGALRM; /* its own alarm: stuck */
+    }
+    else if (WEXITSTATUS(st) != 0) { errno = 0; FAIL(i, "child failed at step %d", WEXITSTATUS(st)); }
+    cur_child = 0;
+    if (ok) {
+        if (sem_trywait(pong) != 0) FAIL(i, "sem_trywait pong #2 (second post lost)");
+        if (p[0] != (uint64_t)i + 1) { errno = 0; FAIL(i, "segment not updated by child"); }
+        sem_t *o = sem_open(own, 0);
+        if (o == SEM_FAILED) FAIL(i, "open child's semaphore");
+        else {
+            if (sem_trywait(o) != 0) FAIL(i, "child's semaphore value");
+            if (sem_close(o) != 0) FAIL(i, "close child's semaphore");
+        }
+    }
+    if (sem_unlink(own) != 0 && ok) FAIL(i, "unlink child's semaphore");
+
+cleanup:
+    if (p != MAP_FAILED && munmap(p, SEG_SIZE) != 0) FAIL(i, "munmap");
+    if (fd >= 0 && close(fd) != 0) FAIL(i, "close segment");
+    if (ping != SEM_FAILED && sem_close(ping) != 0) FAIL(i, "sem_close ping");
+    if (pong != SEM_FAILED && sem_close(pong) != 0) FAIL(i, "sem_close pong");
+    if (sem_unlink(ping_n) != 0 && ping != SEM_FAILED) FAIL(i, "sem_unlink ping");
+    if (sem_unlink(pong_n) != 0 && pong != SEM_FAILED) FAIL(i, "sem_unlink pong");
+    if (shm_unlink(seg_n) != 0 && fd >= 0) FAIL(i, "shm_unlink");
+    return ok;
+}
+
 int main(int argc, char **argv)
 {
     long cycles = argc > 1 ? strtol(argv[1], NULL, 10) : 10000;
@@ -170,79 +248,8 @@ int main(int argc, char **argv)
     long passed = 0, run = 0, nhung = 0;
     int consecutive = 0;
     for (long i = 0; i < cycles; i++) {
-        int ok = 1;
-        hung = 0;
         run++;
-        char ping_n[64], pong_n[64], seg_n[64], own[64];
-        snprintf(ping_n, sizeof ping_n, "/fs_ping_%d_%ld", (int)me, i);
-        snprintf(pong_n, sizeof pong_n, "/fs_pong_%d_%ld", (int)me, i);
-        snprintf(seg_n, sizeof seg_n, "/fs_seg_%d_%ld", (int)me, i);
-        snprintf(own, sizeof own, "/fs_c_%d_%ld", (int)me, i);
-        cur_cycle = (sig_atomic_t)i;
-        cur_child = 0;
-        alarm(CYCLE_TIMEOUT);
-
-        sem_t *ping = sem_open(ping_n, O_CREAT | O_EXCL, 0600, 0);
-        sem_t *pong = sem_open(pong_n, O_CREAT | O_EXCL, 0600, 0);
-        int fd = shm_open(seg_n, O_RDWR | O_CREAT | O_EXCL, 0600);
-        uint64_t *p = MAP_FAILED;
-        if (ping == SEM_FAILED || pong == SEM_FAILED || fd < 0) {
-            FAIL(i, "parent create (ping %p pong %p fd %d)", (void *)ping, (void *)pong, fd);
-            goto cleanup;
-        }
-        if (ftruncate(fd, SEG_SIZE) != 0) { FAIL(i, "ftruncate"); goto cleanup; }
-        p = mmap(NULL, SEG_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-        if (p == MAP_FAILED) { FAIL(i, "mmap"); goto cleanup; }
-        p[0] = (uint64_t)i;
-
-        pid_t pid = fork();
-        if (pid < 0) { FAIL(i, "fork"); goto cleanup; }
-        if (pid == 0) _exit(child(i, ping, pong, ping_n, pong_n, seg_n));
-        cur_child = pid;
-
-        if (sem_post(ping) != 0) FAIL(i, "sem_post ping");
-        /* A blocking wait: the child's post must wake us through the shared futex. Bounded,
-         * so a child deadlocked after fork costs a few seconds, not the whole run. */
-        struct timespec dl;
-        clock_gettime(CLOCK_REALTIME, &dl);
-        dl.tv_sec += child_timeout + 3;
-        int r;
-        while ((r = sem_timedwait(pong, &dl)) != 0 && errno == EINTR)
-            ;
-        if (r != 0) {
-            FAIL(i, "no pong from child %d (deadlocked after fork?)", (int)pid);
-            kill(pid, SIGKILL);
-            hung = 1;
-        }
-        int st;
-        if (waitpid(pid, &st, 0) != pid) FAIL(i, "waitpid");
-        else if (WIFSIGNALED(st)) {
-            errno = 0;
-            FAIL(i, "child killed by signal %d", WTERMSIG(st));
-            hung |= WTERMSIG(st) == SIGALRM; /* its own alarm: stuck */
-        }
-        else if (WEXITSTATUS(st) != 0) { errno = 0; FAIL(i, "child failed at step %d", WEXITSTATUS(st)); }
-        cur_child = 0;
-        if (ok) {
-            if (sem_trywait(pong) != 0) FAIL(i, "sem_trywait pong #2 (second post lost)");
-            if (p[0] != (uint64_t)i + 1) { errno = 0; FAIL(i, "segment not updated by child"); }
-            sem_t *o = sem_open(own, 0);
-            if (o == SEM_FAILED) FAIL(i, "open child's semaphore");
-            else {
-                if (sem_trywait(o) != 0) FAIL(i, "child's semaphore value");
-                if (sem_close(o) != 0) FAIL(i, "close child's semaphore");
-            }
-        }
-        if (sem_unlink(own) != 0 && ok) FAIL(i, "unlink child's semaphore");
-
-    cleanup:
-        if (p != MAP_FAILED && munmap(p, SEG_SIZE) != 0) FAIL(i, "munmap");
-        if (fd >= 0 && close(fd) != 0) FAIL(i, "close segment");
-        if (ping != SEM_FAILED && sem_close(ping) != 0) FAIL(i, "sem_close ping");
-        if (pong != SEM_FAILED && sem_close(pong) != 0) FAIL(i, "sem_close pong");
-        if (sem_unlink(ping_n) != 0 && ping != SEM_FAILED) FAIL(i, "sem_unlink ping");
-        if (sem_unlink(pong_n) != 0 && pong != SEM_FAILED) FAIL(i, "sem_unlink pong");
-        if (shm_unlink(seg_n) != 0 && fd >= 0) FAIL(i, "shm_unlink");
+        int ok = run_cycle(i);
         if (ok) { passed++; consecutive = 0; }
         else { failures++; nhung += hung; }
         if (!ok && give_up > 0 && ++consecutive >= give_up) {

@@ -19,32 +19,8 @@ LOGS=$PROJECT/build/go-logs
 rm -rf "$LOGS"; mkdir -p "$LOGS"
 passed=0 failed=0
 
-# skips LOG: "TEST<TAB>REASON" per skipped test. go test -v streams a test's t.Skip message just
-# before its "--- SKIP" line.
-skips() {
-    awk '/^ +[A-Za-z0-9_]+_test\.go:[0-9]+: / { sub(/^ +[A-Za-z0-9_]+_test\.go:[0-9]+: /, ""); why = $0; next }
-         /^ *--- SKIP: / { print $3 "\t" why; why = "" }
-         /^=== RUN/ { why = "" }' "$1"
-}
-
-# judge NAME LOG RC ALLOWED-SKIP-REGEX: counts the log's top-level and subtest results.
-judge() {
-    local name=$1 log=$2 rc=$3 allow=$4 np nf ns bad
-    np=$(grep -cE '^ *--- PASS' "$log" || true)
-    nf=$(grep -cE '^ *--- FAIL' "$log" || true)
-    ns=$(grep -cE '^ *--- SKIP' "$log" || true)
-    passed=$((passed + np)); failed=$((failed + nf))
-    bad=$(skips "$log" | grep -vE "	($allow)" || true)
-    if [ -n "$bad" ]; then
-        failed=$((failed + 1)); echo "  FAIL $name: skipped, which this run does not allow:"
-        echo "$bad" | sed 's/^/      /'
-    fi
-    grep -E -B5 '^ *--- FAIL' "$log" | while IFS= read -r l; do echo "  FAIL $name: $l"; done || true
-    if [ "$rc" != 0 ] && [ "$nf" -eq 0 ]; then failed=$((failed + 1)); echo "  FAIL $name: exit status $rc"; tail -20 "$log"; fi
-    if [ "$np" -eq 0 ]; then failed=$((failed + 1)); echo "  FAIL $name: no test ran"; fi
-    local why; why=$(skips "$log" | cut -f2 | sort -u | paste -sd';')
-    echo "   $name: $np passed, $nf failed, $ns skipped${why:+ ($why)}"
-}
+# go_skips, go_judge
+. "$PROJECT/tests/go_judge.sh"
 
 # in_sandbox PKGDIR BINARY LOG [--as-root] [TEST FLAGS]: sets rc; the log ends with what the
 # test binary left in the sandbox's /tmp (an empty store directory may stay).
@@ -66,7 +42,7 @@ case $mode in
 host)
     cd "$PROJECT"
     rc=0; "$GO" test -race -count=1 -v ./... > "$LOGS/host.log" 2>&1 || rc=$?
-    judge host "$LOGS/host.log" "$rc" 'a^'   # nothing may skip as root on the host
+    go_judge host "$LOGS/host.log" "$rc" 'a^'   # nothing may skip as root on the host
     ;;
 sandbox)
     B=$PROJECT/build/go-sandbox
@@ -78,12 +54,12 @@ sandbox)
         "$GO" test -c -o "$B/$name.test" "./$rel"
         chmod 755 "$B" "$B/$name.test"
         in_sandbox "$pkg" "$B/$name.test" "$LOGS/$name.log"
-        judge "$rel" "$LOGS/$name.log" "$rc" 'needs root'
+        go_judge "$rel" "$LOGS/$name.log" "$rc" 'needs root'
         # The tests that skipped for root run again as root, in the same sandbox shape.
-        roots=$(skips "$LOGS/$name.log" | cut -f1 | paste -sd'|')
+        roots=$(go_skips "$LOGS/$name.log" | cut -f1 | paste -sd'|')
         if [ -n "$roots" ]; then
             in_sandbox "$pkg" "$B/$name.test" "$LOGS/$name-root.log" --as-root -test.run="^($roots)\$"
-            judge "$rel (as root: $roots)" "$LOGS/$name-root.log" "$rc" 'a^'
+            go_judge "$rel (as root: $roots)" "$LOGS/$name-root.log" "$rc" 'a^'
         fi
     done
     ;;

@@ -84,10 +84,11 @@ echo "== Go: GOARCH=arm64 CGO_ENABLED=0 test binaries, uid 993, no /dev/shm, rea
 # that is not a tmpfs); it and the root's /tmp, /var/tmp are checked for leftovers.
 fake=$LOGS/fakebin.log; : > "$fake"; chmod 666 "$fake"
 tmp_before=$(ls -A "$R/tmp" "$R/var/tmp")
+. "$PROJECT/tests/go_judge.sh"
 go_run() {   # go_run NAME BINARY PKG [--as-root] [TEST FLAGS]: one run, judged
-    local name=$1 bin=$2 pkg=$3 opts=() np nf ns bad_skips rc
+    local name=$1 bin=$2 pkg=$3 opts=() allow='needs root'
     shift 3
-    [ "${1:-}" != --as-root ] || { opts=(--as-root); shift; }
+    [ "${1:-}" != --as-root ] || { opts=(--as-root); allow='a^'; shift; }
     local gotmp=$B/go-tmp/$name
     rm -rf "$gotmp"; mkdir -p "$gotmp"; chmod 1777 "$gotmp"
     (cd "$PROJECT/$pkg" && run "$name" --ro --devshm=none "${opts[@]+"${opts[@]}"}" \
@@ -95,26 +96,15 @@ go_run() {   # go_run NAME BINARY PKG [--as-root] [TEST FLAGS]: one run, judged
         --env SHMR_ARM64_PREBUILT="$B/prebuilt" --env SHMR_ARM64_LIB="$LIB" --env SHMR_ARM64_FAKELOG="$fake" \
         --env SHMR_PYTHON="$PY" \
         -- "$bin" -test.v -test.count=1 -test.timeout=5m "$@")
-    log=$LOGS/$name.log
-    np=$(grep -cE '^ *--- PASS' "$log"); nf=$(grep -cE '^ *--- FAIL' "$log"); ns=$(grep -cE '^ *--- SKIP' "$log")
-    # go test -v streams a skip's reason just before its "--- SKIP" line.
-    bad_skips=$(grep -E -B1 '^ *--- SKIP' "$log" | grep -E '_test\.go:[0-9]+: ' | grep -vE '_test\.go:[0-9]+: needs root' || true)
-    ok "$np"; failed=$((failed + nf))
-    [ -z "$bad_skips" ] || bad "$name: skipped other than for root: $bad_skips"
-    [ "${opts[*]-}" != --as-root ] || [ "$ns" -eq 0 ] || bad "$name: skipped as root"
-    grep -E '^ *--- FAIL' -A3 "$log" | sed "s/^/  FAIL $name: /"
-    rc=$(cat "$LOGS/$name.rc")
-    { [ "$rc" = 0 ] && grep -q '^PASS$' "$log"; } || bad "$name: exit status $rc"
-    [ "$np" -gt 0 ] || bad "$name: no tests ran"
+    go_judge "$name" "$LOGS/$name.log" "$(cat "$LOGS/$name.rc")" "$allow"
     left=$(find "$gotmp" -mindepth 1 ! \( -name shm -type d -empty \))   # an empty store may stay
     [ -z "$left" ] || bad "$name: left behind: $(echo $left | head -c 300)"
-    echo "   $np passed, $nf failed, $ns skipped"
 }
 for bin in "$B"/*.test; do
     name=$(basename "$bin" .test)
     pkg=${name//_//}
     go_run "go-$name" "$bin" "$pkg"
-    roots=$(grep -oE '^--- SKIP: [A-Za-z0-9_]+' "$LOGS/go-$name.log" | cut -d' ' -f3 | paste -sd'|' || true)
+    roots=$(go_skips "$LOGS/go-$name.log" | cut -f1 | paste -sd'|')
     [ -z "$roots" ] || go_run "go-$name-root" "$bin" "$pkg" --as-root -test.run="^($roots)\$"
 done
 rm -rf "$B/go-tmp"

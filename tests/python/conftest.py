@@ -2,7 +2,6 @@
 packages, pip --no-index), and helpers to run the installed CLI natively or in tests/sandbox.sh."""
 import glob
 import os
-import shutil
 import subprocess
 import sys
 import time

@@ -5,7 +5,6 @@ Run with PYTHONPATH=<repo>/pybind, SHM_REDIRECT=off, no LD_PRELOAD (inside tests
 --devshm=none): nothing but the context itself may make it work."""
 import os
 import sys
-import time
 
 import multiprocessing
 import shm_redirect

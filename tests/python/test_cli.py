@@ -1,13 +1,9 @@
 """The shm-redirect CLI, installed from the wheel: doctor, ls, clean, run, preload-path."""
 import json
 import os
-import signal
 import subprocess
-import time
 
-import pytest
-
-from conftest import ROOT, readable_by_all
+from conftest import readable_by_all
 
 # A process with the preload that creates a semaphore (value 2) and a 4096-byte segment in the
 # store, and either leaves them behind (exits without unlinking) or holds them until stdin closes.

@@ -17,7 +17,10 @@ import pytest
 from conftest import LIB, PYBIND, ROOT, SANDBOX
 
 WORKLOAD = os.path.join(ROOT, "tests", "python", "context_workload.py")
-PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+# SHMR_TEST_PYTHON: another interpreter for the workloads (readable by uid 993), to run the cases
+# under each CPython version
+PY = os.environ.get("SHMR_TEST_PYTHON") or (
+    "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable)
 
 METHODS = ["fork", "spawn", "forkserver"]
 PRIMITIVES = ["Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "Event", "Barrier",

@@ -19,7 +19,7 @@ import sysconfig
 
 import pytest
 
-from conftest import ROOT, SYS_PYTHON
+from conftest import SYS_PYTHON
 from test_cli import make_objects
 from test_resource_tracker import SANDBOX_OPTS, WORKLOAD, check_scenarios, results
 

@@ -228,8 +228,7 @@ def journals():
     return [f for f in ls() if f.startswith(".tracker.")]
 
 
-def scenarios():
-    clib.load()
+def scenario_normal_exit(live):
     # (1) normal exit
     t0 = time.monotonic()
     p = subprocess.run([sys.executable, HERE, "leak"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -240,18 +239,15 @@ def scenarios():
            warned="leaked semaphore objects" in p.stderr and "leaked shared_memory objects" in p.stderr,
            stderr=p.stderr[-1500:])
 
-    # (3) a live tree, alive through everything below
-    live = start_tree("live")
-    live_files = files_of(live["names"])
-    live_journal = [j for j in journals() if j.startswith(".tracker.%d." % live["tracker"])]
 
+def scenario_crash_new_tracker(live):
     # (2a) a SIGKILLed tree, then a new tracker start
+    live_files, live_journal = live["files"], live["journal"]
     dead = start_tree("deadA")
     dead_files = files_of(dead["names"])
     before = ls()
     kill_tree(dead)
     after_kill = ls()
-    t0 = time.monotonic()
     resource_tracker.ensure_running()            # a new tracker: its recovery thread cleans up
     dj = ".tracker.%d." % dead["tracker"]
     t_rec = wait_for(lambda: not (dead_files & set(ls())) and not any(j.startswith(dj) for j in ls()), 30)
@@ -266,7 +262,10 @@ def scenarios():
            live_journal_kept=all(j in ls() for j in live_journal),
            journals=journals(), mine=mine, before=len(before))
 
+
+def scenario_crash_cli_clean(live):
     # (2b) a SIGKILLed tree, then `shm-redirect clean` (default grace)
+    live_files, live_journal = live["files"], live["journal"]
     dead = start_tree("deadB")
     dead_files = files_of(dead["names"])
     kill_tree(dead)
@@ -282,7 +281,10 @@ def scenarios():
            live_missing=sorted(live_files - set(ls())),
            live_journal_kept=all(j in ls() for j in live_journal))
 
+
+def scenario_ctx_crash(live):
     # (2c, 2d) the same with the explicit context (Locks, a Queue, SharedMemory; spawn children)
+    live_files, live_journal = live["files"], live["journal"]
     for how in ("new_tracker", "cli_clean"):
         dead = start_tree("ctx", 2, role="ctxtree")
         kill_tree(dead)
@@ -306,6 +308,8 @@ def scenarios():
                left_dead=sorted(dead_files & set(ls())), live_missing=sorted(live_files - set(ls())),
                live_journal_kept=all(j in ls() for j in live_journal))
 
+
+def scenario_tracker_killed_alone(live):
     # (2e) only the tracker is SIGKILLed, its tree lives on: `clean` keeps all of the tree's
     # objects (its root lives) and the dead journal; once the tree is dead too, `clean` removes all.
     orphan = start_tree("orph", 1)
@@ -323,6 +327,8 @@ def scenarios():
            left_while_alive=sorted(left1), journal_while_alive=oj,
            left_after=sorted((files & set(ls())) | {f for f in ls() if f in oj}), out=p1.stdout[-2000:])
 
+
+def scenario_pid_reused(live):
     # (2f) a SIGKILLed tree whose tracker's pid then goes to an unrelated live process (the
     # sandbox's PID namespace reuses PIDs): the journal's start time tells the two apart, so a
     # new tracker still recovers the dead tree's objects.
@@ -354,13 +360,18 @@ def scenarios():
         if imposter is not None:
             os.waitpid(imposter, 0)
 
+
+def scenario_live_end(live):
     # (3, end) the live tree ends normally: its tracker cleans its objects; ours too
+    live_files = live["files"]
     live["proc"].stdin.close()
     live["proc"].wait(30)
     t_live = wait_for(lambda: not alive(live["tracker"]) and not (live_files & set(ls())), 20)
     resource_tracker._resource_tracker._stop()
     result("live_end", seconds=t_live, left=ls())
 
+
+def scenario_untracked_sweep(live):
     # (5) never journaled (not registered: track=False, or a tree whose tracker never ran): only
     # the sweep at tracker start removes it, once unheld and older than the grace.
     addr = clib.sem_open("/mp-untracked", O_NEW, 0o600, 1)
@@ -374,6 +385,56 @@ def scenarios():
     env["SHM_REDIRECT_TRACKER_GRACE"] = "1"
     subprocess.run([sys.executable, "-c", start_stop], env=env, timeout=120, check=True)
     result("untracked_sweep", kept_with_default_grace=kept_default, left=ls())
+
+def start_live_tree():
+    """(3) a live tree, alive through every crash scenario: nothing of it may be removed."""
+    live = start_tree("live")
+    live["files"] = files_of(live["names"])
+    live["journal"] = [j for j in journals() if j.startswith(".tracker.%d." % live["tracker"])]
+    return live
+
+
+def scenarios():
+    clib.load()
+    scenario_normal_exit(None)
+    live = start_live_tree()
+    for scenario in (scenario_crash_new_tracker, scenario_crash_cli_clean, scenario_ctx_crash,
+                     scenario_tracker_killed_alone, scenario_pid_reused, scenario_live_end,
+                     scenario_untracked_sweep):
+        scenario(live)
+
+
+def _fork_child(i):
+    """One fork cycle's child: its exit code (4: an exception, 5: the Go core looked usable)."""
+    try:
+        import shm_redirect as s
+        from shm_redirect.mp import resource_tracker as rt
+        from shm_redirect.store import gocore
+        s.preload_path()
+        rt.register("/mp-fork%d" % i, "semaphore")
+        rt.unregister("/mp-fork%d" % i, "semaphore")
+        if i % 100 == 0:
+            if gocore.inprocess_safe():
+                return 5
+            s.list_objects()
+        return 0
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+        return 4
+
+
+def _kill_hung(running, watchdog):
+    """SIGKILL and reap the children running for more than watchdog seconds; how many."""
+    now, killed = time.monotonic(), 0
+    for p, (k, ts) in list(running.items()):
+        if now - ts > watchdog:
+            os.kill(p, signal.SIGKILL)
+            os.waitpid(p, 0)
+            del running[p]
+            killed += 1
+            sys.stderr.write("hang: cycle %d\n" % k)
+    return killed
 
 
 def forks(n, par, watchdog):
@@ -404,38 +465,16 @@ def forks(n, par, watchdog):
         while i < n and len(running) < par:
             pid = os.fork()
             if pid == 0:
-                rc = 0
-                try:
-                    import shm_redirect as s
-                    from shm_redirect.mp import resource_tracker as rt
-                    s.preload_path()
-                    rt.register("/mp-fork%d" % i, "semaphore")
-                    rt.unregister("/mp-fork%d" % i, "semaphore")
-                    if i % 100 == 0:
-                        if _gocore.inprocess_safe():
-                            rc = 5
-                        else:
-                            s.list_objects()
-                except BaseException:
-                    import traceback
-                    traceback.print_exc()
-                    rc = 4
-                os._exit(rc)
+                os._exit(_fork_child(i))
             running[pid] = (i, time.monotonic())
             if i % 100 == 0:
                 go_calls += 1
             i += 1
         pid, status = os.waitpid(-1, os.WNOHANG)
         if pid == 0:
-            now = time.monotonic()
-            for p, (k, ts) in list(running.items()):
-                if now - ts > watchdog:
-                    os.kill(p, signal.SIGKILL)
-                    os.waitpid(p, 0)
-                    del running[p]
-                    hangs += 1
-                    done += 1
-                    sys.stderr.write("hang: cycle %d\n" % k)
+            killed = _kill_hung(running, watchdog)
+            hangs += killed
+            done += killed
             time.sleep(0.0005)
             continue
         if pid in running:

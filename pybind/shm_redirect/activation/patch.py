@@ -74,11 +74,9 @@ def install(lib_path=None, export=True):
     import _multiprocessing
     import _posixshmem
 
-    base = _multiprocessing.SemLock
-    if not getattr(base, "_shmr_patched", False):
-        cls = semlock.make_semlock_class(base)
-        cls._shmr_patched = True
-        _multiprocessing.SemLock = cls
+    if not getattr(_multiprocessing.SemLock, "_shmr_patched", False):
+        semlock.SemLock._shmr_patched = True
+        _multiprocessing.SemLock = semlock.SemLock
     if hasattr(_multiprocessing, "sem_unlink"):
         _multiprocessing.sem_unlink = clib.sem_unlink
     _posixshmem.shm_open = clib.shm_open

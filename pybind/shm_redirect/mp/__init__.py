@@ -1,8 +1,9 @@
-"""Mirrors of CPython's multiprocessing modules whose objects live in the shm-redirect store.
+"""CPython's multiprocessing modules, with their objects in the shm-redirect store.
 
-Each subclasses or wraps its CPython counterpart where 3.10-3.15 allow it and copies only what
-must differ (keeping CPython's reasons): context (the explicit contexts), synchronize (Lock,
-Semaphore, ... on semlock's SemLock type), heap (Arena and the sharedctypes functions),
-shared_memory (SharedMemory, ShareableList, SharedMemoryManager), resource_tracker (CPython's
-protocol, with journals in the store so that SIGKILLed trees leak nothing).
+No module here copies CPython's code. synchronize, heap, sharedctypes and shared_memory run the
+running interpreter's own module code under our name, with a few imports answered by ours
+(rebind); managers and resource_tracker subclass CPython's classes, their few changed methods
+being CPython's functions with some globals rebound. What is ours: context (the explicit
+contexts), semlock (the C-level semaphore type, on libshm_redirect.so), rebind, and
+tracker_journal (journals in the store, so that SIGKILLed trees leak nothing).
 """

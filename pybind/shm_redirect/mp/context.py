@@ -5,7 +5,7 @@ deriving from multiprocessing.context's concrete context and overriding only the
 methods whose objects live in shared memory:
 
     Lock RLock Semaphore BoundedSemaphore Condition Event Barrier   -> shm_redirect.mp.synchronize
-    RawValue RawArray Value Array                                   -> shm_redirect.mp.heap
+    RawValue RawArray Value Array                                   -> shm_redirect.mp.sharedctypes
 
 Everything else (Process, Queue, JoinableQueue, SimpleQueue, Pool, Manager, Pipe, ...) is
 CPython's and reaches those factories through the context. SharedMemory, ShareableList and
@@ -22,7 +22,6 @@ the name is registered there before multiprocessing.spawn.prepare() sets it.
 """
 import os
 import sys
-import multiprocessing
 from multiprocessing import context as _mpctx
 
 __all__ = ["get_context", "StoreForkContext", "StoreSpawnContext", "StoreForkServerContext"]
@@ -141,22 +140,22 @@ class _StoreContextMixin(object):
 
     def RawValue(self, typecode_or_type, *args):
         '''Returns a shared object'''
-        from .heap import RawValue
+        from .sharedctypes import RawValue
         return RawValue(typecode_or_type, *args)
 
     def RawArray(self, typecode_or_type, size_or_initializer):
         '''Returns a shared array'''
-        from .heap import RawArray
+        from .sharedctypes import RawArray
         return RawArray(typecode_or_type, size_or_initializer)
 
     def Value(self, typecode_or_type, *args, lock=True):
         '''Returns a synchronized shared object'''
-        from .heap import Value
+        from .sharedctypes import Value
         return Value(typecode_or_type, *args, lock=lock, ctx=self.get_context())
 
     def Array(self, typecode_or_type, size_or_initializer, *, lock=True):
         '''Returns a synchronized shared array'''
-        from .heap import Array
+        from .sharedctypes import Array
         return Array(typecode_or_type, size_or_initializer, lock=lock,
                      ctx=self.get_context())
 

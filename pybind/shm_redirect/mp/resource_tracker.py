@@ -1,23 +1,29 @@
 """shm-redirect's resource tracker: CPython's, with crash safety for the store.
 
-Adapted from CPython 3.11 Lib/multiprocessing/resource_tracker.py: what changed
----------------------------------------------------------------------------------
-* Same API (register, unregister, ensure_running, getfd, main(fd)), same rtypes ('noop',
-  'semaphore', 'shared_memory'), same line protocol on the pipe (``CMD:NAME:RTYPE\\n`` with
-  REGISTER, UNREGISTER, PROBE; writes < PIPE_BUF so they are atomic), same warnings.
-* The tracker runs ``from shm_redirect.mp.resource_tracker import main; main(fd)`` in a fresh
-  interpreter (spawn, exec: never a fork), so the Go core may be loaded there. This package's
-  directory is appended to the child's sys.path, so a checkout on PYTHONPATH works too.
-* Cleanup at EOF goes through libshm_redirect.so (shm_redirect.store.clib: sem_unlink/shm_unlink in
-  the store, or glibc's when the store is the native /dev/shm) instead of _multiprocessing/_posixshmem.
-* The client lock is re-created in a forked child (os.register_at_fork): a fork while another
-  thread held it cannot deadlock the child.
+What is CPython's (the running version's code, not a copy)
+-----------------------------------------------------------
+* The client: ResourceTracker subclasses CPython's, so register/unregister/ensure_running/getfd,
+  the pipe protocol (``CMD:NAME:RTYPE\\n``, 3.14's JSON lines for odd names; writes < PIPE_BUF),
+  reentrancy, probing and fork handling are the version's own. Only the launch differs: CPython's
+  launcher runs (mp.rebind) with a util whose spawnv_passfds swaps the child's ``-c`` command for
+  ``from shm_redirect.mp.resource_tracker import main; main(fd)``, in a fresh interpreter (spawn,
+  exec: never a fork), so the Go core may be loaded there. This package's directory is appended
+  to the child's sys.path, so a checkout on PYTHONPATH works too. Before 3.14 (which does its
+  own) the client's lock is re-created in a forked child: a fork while another thread held it
+  cannot deadlock the child.
+* The tracker loop: main() runs CPython's main with two names bound to ours: the cleanups
+  (libshm_redirect.so's sem_unlink/shm_unlink: the store, or glibc's when the store is the native
+  /dev/shm) and ``open``, so that every line read from the pipe is journaled first.
+
+What is ours
+------------
 * Crash safety (what CPython lacks). In store mode (not the native /dev/shm) the tracker journals
   its registrations in the store directory, in ``.tracker.<pid>.<starttime>`` (starttime: field 22
   of /proc/<pid>/stat, so a reused pid is told apart). The journal is created O_EXCL|O_NOFOLLOW,
   mode 0600, relative to the store directory fd opened with the store's rules (core/STORE.md:
-  O_NOFOLLOW, owner root or us, sticky if shared), appended with the protocol's own lines and
-  compacted (temp file + rename) when mostly dead. The tracker keeps it open, so the Go core's
+  O_NOFOLLOW, owner root or us, sticky if shared), appended with one line per registration
+  (``CMD:NAME:RTYPE``; 3.14's JSON form for a name the plain form cannot carry) and compacted
+  (temp file + rename) when mostly dead. The tracker keeps it open, so the Go core's
   Sweep sees it held and never removes a live tracker's journal.
   When a tracker starts (in a background thread, so clients never wait for it), and in
   ``shm-redirect clean``, ``recover()``:
@@ -45,127 +51,51 @@ Adapted from CPython 3.11 Lib/multiprocessing/resource_tracker.py: what changed
 * The journal and recovery are shm_redirect.mp.tracker_journal; this module is the protocol.
 """
 import os
-import signal
-import sys
+import re
 import threading
 import warnings
+from multiprocessing import resource_tracker as _rt
+from multiprocessing import util as _util
+
+from . import rebind
 
 __all__ = ['ensure_running', 'register', 'unregister', 'getfd', 'main']
 
-_HAVE_SIGMASK = hasattr(signal, 'pthread_sigmask')
-_IGNORED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-# The tracker process's cleanups (the journal module's: through libshm_redirect.so), imported
-# there only: clients never load ctypes for them.
-_CLEANUP_FUNCS = None
+_PKG_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_CPYTHON_COMMAND = re.compile(r'from multiprocessing\.resource_tracker import main; ?main\((\d+)\)$')
 
 
-class ResourceTracker(object):
+class _LaunchUtil(object):
+    """multiprocessing.util as CPython's tracker launcher sees it: spawnv_passfds starts our
+    tracker's main instead of CPython's, on the same pipe."""
 
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._fd = None
-        self._pid = None
+    def __getattr__(self, name):
+        return getattr(_util, name)
 
-    def _reinit_after_fork(self):
-        # The fd (shared with the parent, as in CPython) stays; the lock may have been held by a
-        # thread that does not exist in the child.
-        self._lock = threading.Lock()
+    @staticmethod
+    def spawnv_passfds(path, args, passfds):
+        m = _CPYTHON_COMMAND.match(args[-1]) if len(args) >= 2 and args[-2] == '-c' else None
+        if m is None:   # a CPython whose launcher we do not know: fail, never start its tracker
+            raise RuntimeError('resource_tracker: unexpected tracker command line %r' % (args,))
+        cmd = ('import sys; sys.path.append(%r); '
+               'from shm_redirect.mp.resource_tracker import main; main(%s)' % (_PKG_PARENT, m[1]))
+        return _util.spawnv_passfds(path, list(args[:-1]) + [cmd], passfds)
 
-    def _stop(self):
-        with self._lock:
-            if self._fd is None:
-                return
-            os.close(self._fd)
-            self._fd = None
-            if self._pid is not None:
-                try:
-                    os.waitpid(self._pid, 0)
-                except ChildProcessError:
-                    pass
-            self._pid = None
 
-    def getfd(self):
-        self.ensure_running()
-        return self._fd
+class ResourceTracker(_rt.ResourceTracker):
+    """CPython's resource tracker client, whose tracker process runs this module's main."""
 
-    def ensure_running(self):
-        '''Make sure that resource tracker process is running.
+    if not hasattr(_rt.ResourceTracker, '_after_fork_in_child'):
+        def _after_fork_in_child(self):
+            # The fd (shared with the parent, as in CPython) stays; the lock may have been held
+            # by a thread that does not exist in the child.
+            self._lock._at_fork_reinit()
 
-        This can be run from any process.  Usually a child process will use
-        the resource created by its parent.'''
-        with self._lock:
-            if self._fd is not None:
-                if self._check_alive():
-                    return
-                os.close(self._fd)
-                try:
-                    if self._pid is not None:
-                        os.waitpid(self._pid, 0)
-                except ChildProcessError:
-                    pass
-                self._fd = None
-                self._pid = None
-                warnings.warn('resource_tracker: process died unexpectedly, '
-                              'relaunching.  Some resources might leak.')
 
-            from multiprocessing import spawn, util
-            fds_to_pass = []
-            try:
-                fds_to_pass.append(sys.stderr.fileno())
-            except Exception:
-                pass
-            pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-            cmd = ('import sys; sys.path.append(%r); '
-                   'from shm_redirect.mp.resource_tracker import main; main(%%d)' % pkg_parent)
-            r, w = os.pipe()
-            try:
-                fds_to_pass.append(r)
-                exe = spawn.get_executable()
-                args = [exe] + util._args_from_interpreter_flags()
-                args += ['-c', cmd % r]
-                try:
-                    if _HAVE_SIGMASK:
-                        signal.pthread_sigmask(signal.SIG_BLOCK, _IGNORED_SIGNALS)
-                    pid = util.spawnv_passfds(exe, args, fds_to_pass)
-                finally:
-                    if _HAVE_SIGMASK:
-                        signal.pthread_sigmask(signal.SIG_UNBLOCK, _IGNORED_SIGNALS)
-            except:
-                os.close(w)
-                raise
-            else:
-                self._fd = w
-                self._pid = pid
-            finally:
-                os.close(r)
-
-    def _check_alive(self):
-        '''Check that the pipe has not been closed by sending a probe.'''
-        try:
-            os.write(self._fd, b'PROBE:0:noop\n')
-        except OSError:
-            return False
-        else:
-            return True
-
-    def register(self, name, rtype):
-        '''Register name of resource with resource tracker.'''
-        self._send('REGISTER', name, rtype)
-
-    def unregister(self, name, rtype):
-        '''Unregister name of resource with resource tracker.'''
-        self._send('UNREGISTER', name, rtype)
-
-    def _send(self, cmd, name, rtype):
-        self.ensure_running()
-        msg = '{0}:{1}:{2}\n'.format(cmd, name, rtype).encode('ascii')
-        if len(msg) > 512:
-            raise ValueError('msg too long')
-        nbytes = os.write(self._fd, msg)
-        assert nbytes == len(msg), "nbytes {0:n} but len(msg) {1:n}".format(
-            nbytes, len(msg))
-
+# 3.14 launches in _launch(), earlier versions inside ensure_running().
+_LAUNCHER = '_launch' if hasattr(_rt.ResourceTracker, '_launch') else 'ensure_running'
+setattr(ResourceTracker, _LAUNCHER,
+        rebind.function(getattr(_rt.ResourceTracker, _LAUNCHER), util=_LaunchUtil()))
 
 _resource_tracker = ResourceTracker()
 ensure_running = _resource_tracker.ensure_running
@@ -174,7 +104,7 @@ unregister = _resource_tracker.unregister
 getfd = _resource_tracker.getfd
 
 if hasattr(os, 'register_at_fork'):
-    os.register_at_fork(after_in_child=lambda: _resource_tracker._reinit_after_fork())
+    os.register_at_fork(after_in_child=_resource_tracker._after_fork_in_child)
 
 
 def _open_journal(tracker_journal):
@@ -193,21 +123,7 @@ def _open_journal(tracker_journal):
 
 def main(fd):
     '''Run resource tracker.'''
-    # protect the process from ^C and "killall python" etc
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if _HAVE_SIGMASK:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _IGNORED_SIGNALS)
-
-    for f in (sys.stdin, sys.stdout):
-        try:
-            f.close()
-        except Exception:
-            pass
-
     from . import tracker_journal
-    global _CLEANUP_FUNCS
-    _CLEANUP_FUNCS = tracker_journal.CLEANUP
     journal = _open_journal(tracker_journal)
     recovery = None
     if os.environ.get('SHM_REDIRECT_TRACKER_RECOVER', '1') != '0':
@@ -215,59 +131,14 @@ def main(fd):
                                     name='shm-redirect-recover', daemon=True)
         recovery.start()
 
-    cache = {rtype: set() for rtype in _CLEANUP_FUNCS.keys()}
+    def open_pipe(fd, mode='rb'):
+        f = open(fd, mode)
+        return f if journal is None else tracker_journal.JournaledPipe(f, journal)
+    cpython_main = rebind.function(_rt.main, open=open_pipe,
+                                   _CLEANUP_FUNCS=tracker_journal.cleanup_funcs())
     try:
-        # keep track of registered/unregistered resources
-        with open(fd, 'rb') as f:
-            for line in f:
-                try:
-                    cmd, name, rtype = line.strip().decode('ascii').split(':')
-                    cleanup_func = _CLEANUP_FUNCS.get(rtype, None)
-                    if cleanup_func is None:
-                        raise ValueError(
-                            f'Cannot register {name} for automatic cleanup: '
-                            f'unknown resource type {rtype}')
-
-                    if cmd == 'REGISTER':
-                        cache[rtype].add(name)
-                    elif cmd == 'UNREGISTER':
-                        cache[rtype].remove(name)
-                    elif cmd == 'PROBE':
-                        pass
-                    else:
-                        raise RuntimeError('unrecognized command %r' % cmd)
-                    if journal is not None and cmd != 'PROBE' and rtype != 'noop':
-                        try:
-                            journal.write(line if line.endswith(b'\n') else line + b'\n',
-                                          {k: v for k, v in cache.items() if k != 'noop'})
-                        except OSError as e:
-                            warnings.warn('resource_tracker: journal: %s' % (e,))
-                except Exception:
-                    try:
-                        sys.excepthook(*sys.exc_info())
-                    except:
-                        pass
+        cpython_main(fd)
     finally:
-        # all processes have terminated; cleanup any remaining resources
-        for rtype, rtype_cache in cache.items():
-            if rtype_cache:
-                try:
-                    warnings.warn('resource_tracker: There appear to be %d '
-                                  'leaked %s objects to clean up at shutdown' %
-                                  (len(rtype_cache), rtype))
-                except Exception:
-                    pass
-            for name in rtype_cache:
-                # For some reason the process which created and registered this
-                # resource has failed to unregister it. Presumably it has
-                # died.  We therefore unlink it.
-                try:
-                    try:
-                        _CLEANUP_FUNCS[rtype](name)
-                    except Exception as e:
-                        warnings.warn('resource_tracker: %r: %s' % (name, e))
-                finally:
-                    pass
         if journal is not None:
             try:
                 journal.remove()

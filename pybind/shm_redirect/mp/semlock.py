@@ -14,6 +14,10 @@ dealloc's sem_close(address) is glibc's, which returns EINVAL for an address gli
 and does nothing else. The subclass carries the name (property `name`) so pickling by name for
 spawn/forkserver and re-pickling to grandchildren work; `_rebuild` with a name reopens it
 through the library (same pointer again if open: refcounted there).
+
+After load(), this module stands in for `_multiprocessing` in CPython's synchronize as our
+synchronize runs it (mp.rebind): `SemLock` is the type (the one activation.patch installs, when
+the process is patched) and `sem_unlink` the library's.
 """
 from ..store import clib
 from ..store.format import SEM_SIZE
@@ -21,30 +25,25 @@ from ..store.format import SEM_SIZE
 RECURSIVE_MUTEX, SEMAPHORE = 0, 1
 
 
-# The owners call the ctypes functions directly (set by load(); ctypes function objects are
-# not descriptors): nothing in __del__ depends on module globals, which may be gone at shutdown.
-class _Anon(object):
-    """Owns an anonymous sem_t mapping."""
-    __slots__ = ("addr",)
-    _munmap = None
+class _Owner(object):
+    """Owns one sem_t: an anonymous mapping (released with munmap) or one reference of the
+    library's sem_open (sem_close). It holds the ctypes function itself, so nothing in __del__
+    depends on module globals, which may be gone at shutdown."""
+    __slots__ = ("addr", "release", "args")
 
-    def __init__(self, addr):
-        self.addr = addr
-
-    def __del__(self):
-        self._munmap(self.addr, SEM_SIZE)   # in a forked child too: only the child's copy goes
-
-
-class _Named(object):
-    """Owns one reference of the library's sem_open."""
-    __slots__ = ("addr",)
-    _close = None
-
-    def __init__(self, addr):
-        self.addr = addr
+    def __init__(self, addr, release, *args):
+        self.addr, self.release, self.args = addr, release, args
 
     def __del__(self):
-        self._close(self.addr)
+        self.release(self.addr, *self.args)   # in a forked child too: only the child's copy goes
+
+
+def _anon_owner(addr):
+    return _Owner(addr, clib._libc.munmap, SEM_SIZE)
+
+
+def _named_owner(addr):
+    return _Owner(addr, clib._lib.sem_close)
 
 
 def make_semlock_class(base):
@@ -62,10 +61,10 @@ def make_semlock_class(base):
                                 % type(name).__name__)
             if unlink:
                 addr = clib.anon_sem_new(value)
-                owner, name = _Anon(addr), None
+                owner, name = _anon_owner(addr), None
             else:
                 addr = clib.sem_open(name, clib.O_CREAT | clib.O_EXCL, 0o600, value)
-                owner = _Named(addr)
+                owner = _named_owner(addr)
             self = super(SemLock, cls)._rebuild(addr, kind, maxvalue, None)
             self._shmr_owner = owner
             self._shmr_name = name
@@ -79,7 +78,7 @@ def make_semlock_class(base):
                 self._shmr_name = None
                 return self
             addr = clib.sem_open(name, 0)
-            owner = _Named(addr)
+            owner = _named_owner(addr)
             self = super(SemLock, cls)._rebuild(addr, kind, maxvalue, None)
             self._shmr_owner = owner
             self._shmr_name = name
@@ -96,12 +95,17 @@ def make_semlock_class(base):
     return SemLock
 
 
+SemLock = None
+sem_unlink = clib.sem_unlink
+
+
 def load(lib_path=None):
-    """Load libshm_redirect.so (once) and give the owners their ctypes functions; returns the
+    """Load libshm_redirect.so (once) and make this module's SemLock type; returns the
     library's path. Patches nothing."""
+    global SemLock
     path = clib.load(lib_path)
-    if _Anon._munmap is None:
-        _Anon._munmap = clib._libc.munmap
-    if _Named._close is None:
-        _Named._close = clib._lib.sem_close
+    if SemLock is None:
+        import _multiprocessing
+        base = _multiprocessing.SemLock
+        SemLock = base if getattr(base, "_shmr_patched", False) else make_semlock_class(base)
     return path

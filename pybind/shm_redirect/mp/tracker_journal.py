@@ -4,15 +4,16 @@ of trackers that died (shm_redirect.mp.resource_tracker's docstring tells the wh
 The store directory, its checks and its descriptor are the C library's (shm_redirect.store.clib);
 holders and sweeping are the Go core's (shm_redirect.store.gocore): nothing here re-derives them.
 """
+import base64
+import json
 import os
 import stat
-import threading
 import warnings
 
 from ..store import clib
 from ..store.format import JOURNAL_PREFIX
 
-__all__ = ['Journal', 'recover', 'CLEANUP']
+__all__ = ['Journal', 'JournaledPipe', 'recover', 'CLEANUP', 'cleanup_funcs']
 
 _TMP_SUFFIX = '.new'
 _MAX_JOURNAL = 64 << 20          # never read more than this from a (hostile) journal
@@ -30,11 +31,49 @@ def _shm_unlink(name):
 
 # rtype -> how an object left registered is removed: through libshm_redirect.so (the store, or
 # glibc's /dev/shm when that is native), never _multiprocessing/_posixshmem.
-CLEANUP = {
-    'noop': lambda name: None,
-    'semaphore': _sem_unlink,
-    'shared_memory': _shm_unlink,
-}
+CLEANUP = {'semaphore': _sem_unlink, 'shared_memory': _shm_unlink}
+
+
+def cleanup_funcs():
+    """CPython's resource tracker's table of rtypes (its 'noop', and test rtypes of the
+    version), with ours for the store's."""
+    from multiprocessing import resource_tracker
+    return dict(resource_tracker._CLEANUP_FUNCS, **CLEANUP)
+
+
+def _decode(line):
+    """(cmd, name, rtype) of a pipe line, as the running CPython's tracker reads it."""
+    from multiprocessing import resource_tracker
+    decode = getattr(resource_tracker, '_decode_message', None)   # 3.14: JSON lines too
+    if decode is not None:
+        cmd, rtype, name = decode(line)
+        return cmd, name, rtype
+    cmd, name, rtype = line.strip().decode('ascii').split(':')
+    return cmd, name, rtype
+
+
+def _encode(cmd, name, rtype):
+    """A journal line: CMD:NAME:RTYPE, or {"cmd","rtype","base64_name"} JSON (3.14's form) for a
+    name that the plain form cannot carry."""
+    if name.isascii() and name.isprintable():
+        return ('%s:%s:%s\n' % (cmd, name, rtype)).encode('ascii')
+    b64 = base64.urlsafe_b64encode(name.encode('utf-8', 'surrogateescape')).decode('ascii')
+    return (json.dumps({'cmd': cmd, 'rtype': rtype, 'base64_name': b64}) + '\n').encode('ascii')
+
+
+def _parse_line(line):
+    """_encode's inverse; ValueError for a torn or foreign line."""
+    if line.startswith(b'{'):
+        try:
+            obj = json.loads(line.decode('ascii'))
+            name = base64.urlsafe_b64decode(obj['base64_name']).decode('utf-8', 'surrogateescape')
+            return obj['cmd'], name, obj['rtype']
+        except (KeyError, TypeError, UnicodeError, json.JSONDecodeError) as e:
+            raise ValueError(line) from e
+    cmd, rest = line.decode('ascii').split(':', 1)
+    name, rtype = rest.rsplit(':', 1)
+    return cmd, name, rtype
+
 
 # rtype -> the Go core's kind
 _KINDS = {'semaphore': 'semaphore', 'shared_memory': 'segment'}
@@ -66,6 +105,7 @@ class Journal(object):
         self.name = '%s%d.%d' % (JOURNAL_PREFIX, os.getpid(), _starttime(os.getpid()) or 0)
         self.fd = None
         self.lines = 0
+        self.cache = {rtype: set() for rtype in _KINDS}
 
     def _create(self, name):
         return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -77,16 +117,32 @@ class Journal(object):
         ppid = os.getppid()
         return ('PARENT:%d.%d:noop\n' % (ppid, _starttime(ppid) or 0)).encode('ascii')
 
-    def write(self, line, cache):
+    def record(self, line):
+        """Journal one line read from the pipe (before the tracker acts on it). Never raises:
+        a line CPython's tracker cannot read is its to report; a write error is warned of."""
+        try:
+            cmd, name, rtype = _decode(line)
+        except Exception:
+            return
+        if cmd not in ('REGISTER', 'UNREGISTER') or rtype not in self.cache:
+            return
+        names = self.cache[rtype]
+        names.add(name) if cmd == 'REGISTER' else names.discard(name)
+        try:
+            self._append(_encode(cmd, name, rtype))
+        except OSError as e:
+            warnings.warn('resource_tracker: journal: %s' % (e,))
+
+    def _append(self, data):
         if self.fd is None:
             self.fd = self._create(self.name)
             os.fchmod(self.fd, 0o600)      # umask
             os.write(self.fd, self._header())
-        os.write(self.fd, line)
+        os.write(self.fd, data)
         self.lines += 1
-        live = sum(len(s) for s in cache.values())
+        live = sum(len(s) for s in self.cache.values())
         if self.lines > 4096 and self.lines > 4 * live:
-            self._compact(cache)
+            self._compact(self.cache)
 
     def _compact(self, cache):
         tmp = self.name + _TMP_SUFFIX
@@ -97,8 +153,8 @@ class Journal(object):
         fd = self._create(tmp)
         try:
             os.fchmod(fd, 0o600)
-            data = self._header() + b''.join(('REGISTER:%s:%s\n' % (n, rt)).encode('ascii')
-                            for rt, names in cache.items() for n in names)
+            data = self._header() + b''.join(_encode('REGISTER', n, rt)
+                                             for rt, names in cache.items() for n in names)
             os.write(fd, data)
             os.rename(tmp, self.name, src_dir_fd=self.dfd, dst_dir_fd=self.dfd)
         except BaseException:
@@ -117,6 +173,26 @@ class Journal(object):
             pass
         os.close(self.fd)
         self.fd = None
+
+
+class JournaledPipe(object):
+    """The tracker's end of the pipe as CPython's main reads it (`with open(fd, 'rb') as f:
+    for line in f`), each line journaled before main sees it."""
+
+    def __init__(self, f, journal):
+        self._f, self._journal = f, journal
+
+    def __enter__(self):
+        self._f.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._f.__exit__(*exc)
+
+    def __iter__(self):
+        for line in self._f:
+            self._journal.record(line)
+            yield line
 
 
 def _parse_journal_name(fname):
@@ -160,7 +236,7 @@ def _read_journal(dfd, fname):
     cache = {rt: set() for rt in _KINDS}
     for line in b''.join(chunks).splitlines():
         try:
-            cmd, name, rtype = line.decode('ascii').split(':')
+            cmd, name, rtype = _parse_line(line)
         except ValueError:
             continue                     # a torn last line
         if cmd == 'PARENT':
