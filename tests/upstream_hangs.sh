@@ -13,8 +13,9 @@
 # store or /dev/shm. Last, a one-sided Fisher exact test: the preload arm fails when its hang
 # count is higher than native's with p < 0.01.
 #
-# Knobs: UPSTREAM_HANG_ROUNDS (20; `make test-upstream-hangs` runs 200), UPSTREAM_HANG_TIMEOUT
-# (per run, s; 20: the class takes 2-4 s), UPSTREAM_HANG_UID (993), PYTHON (/usr/bin/python3).
+# Knobs: UPSTREAM_HANG_ROUNDS (20; `make test-upstream-hangs` runs 100, `make test` 10),
+# UPSTREAM_HANG_TIMEOUT (per run, s; 20: the class takes 2-4 s), UPSTREAM_HANG_UID (993),
+# PYTHON (/usr/bin/python3).
 # Logs: build/upstream-hangs/ (a run's log is kept when it did not pass), summary.txt.
 set -euo pipefail
 

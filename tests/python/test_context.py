@@ -17,10 +17,12 @@ import pytest
 from conftest import LIB, PYBIND, ROOT, SANDBOX
 
 WORKLOAD = os.path.join(ROOT, "tests", "python", "context_workload.py")
-# SHMR_TEST_PYTHON: another interpreter for the workloads (readable by uid 993), to run the cases
-# under each CPython version
+# To run the cases under another CPython: SHMR_TEST_PYTHON, an interpreter readable by uid 993,
+# and SHMR_TEST_ROOT, a root file system for the sandbox (tests/rootfs.sh's sid root has 3.14).
 PY = os.environ.get("SHMR_TEST_PYTHON") or (
     "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable)
+ROOTFS = ["--root=" + os.path.abspath(os.environ["SHMR_TEST_ROOT"])] \
+    if os.environ.get("SHMR_TEST_ROOT") else []
 
 METHODS = ["fork", "spawn", "forkserver"]
 PRIMITIVES = ["Lock", "RLock", "Semaphore", "BoundedSemaphore", "Condition", "Event", "Barrier",
@@ -47,7 +49,7 @@ def clean_env():
 
 
 def run_case(case, method, devshm="none", timeout=300):
-    args = [SANDBOX, "--devshm=" + devshm, "--ro", "--uid=993",
+    args = [SANDBOX, *ROOTFS, "--devshm=" + devshm, "--ro", "--uid=993",
             "--env", "PYTHONPATH=" + PYBIND, "--env", "SHM_REDIRECT=off",
             "--", "/bin/sh", "-c", SCRIPT % (PY, WORKLOAD), "sh", case, method]
     p = subprocess.run(args, env=clean_env(), capture_output=True, text=True, timeout=timeout,
@@ -82,15 +84,20 @@ def test_native_devshm(method):
 def test_no_side_effects_on_import():
     """Importing the context registers names only; nothing else of multiprocessing changes."""
     code = ("import multiprocessing, multiprocessing.context as c, _multiprocessing, _posixshmem;"
-            "before = (_multiprocessing.SemLock, _posixshmem.shm_open, set(c._concrete_contexts));"
+            "before = (_multiprocessing.SemLock, _posixshmem.shm_open, set(c._concrete_contexts),"
+            " multiprocessing.get_start_method(allow_none=True));"
             "import shm_redirect.mp.context, shm_redirect.mp.synchronize, shm_redirect.mp.heap,"
             " shm_redirect.mp.shared_memory;"
             "assert _multiprocessing.SemLock is before[0] and _posixshmem.shm_open is before[1];"
             "new = set(c._concrete_contexts) - before[2];"
             "assert new == {'shm_redirect_fork', 'shm_redirect_spawn', 'shm_redirect_forkserver'}, new;"
-            "assert multiprocessing.get_start_method() == 'fork';"
+            "assert multiprocessing.get_start_method(allow_none=True) == before[3];"
             "import sys; assert 'shm_redirect._core' not in sys.modules;"
             "assert 'shm_redirect.store.gocore' not in sys.modules; print('ok')")
     env = dict(clean_env(), PYTHONPATH=PYBIND, SHM_REDIRECT="off")
-    p = subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    cmd = [PY, "-c", code]
+    if ROOTFS:    # the interpreter lives in that root
+        cmd = [SANDBOX, *ROOTFS, "--ro", "--env", "PYTHONPATH=" + PYBIND, "--env", "SHM_REDIRECT=off",
+               "--"] + cmd
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "ok" in p.stdout, p.stdout + p.stderr

@@ -21,7 +21,6 @@ the default unpickles its preparation data's 'start_method' by importing this mo
 the name is registered there before multiprocessing.spawn.prepare() sets it.
 """
 import os
-import sys
 from multiprocessing import context as _mpctx
 
 __all__ = ["get_context", "StoreForkContext", "StoreSpawnContext", "StoreForkServerContext"]
@@ -193,32 +192,33 @@ class _PlainStartMethod(object):
         return name[len(PREFIX):] if name.startswith(PREFIX) else name
 
 
-if sys.platform != "win32":
+class StoreSpawnProcess(_InheritTrackerMixin, _mpctx.SpawnProcess):
+    pass
 
-    class StoreSpawnProcess(_InheritTrackerMixin, _mpctx.SpawnProcess):
-        pass
 
-    class StoreForkServerProcess(_InheritTrackerMixin, _mpctx.ForkServerProcess):
-        pass
+class StoreForkServerProcess(_InheritTrackerMixin, _mpctx.ForkServerProcess):
+    pass
 
-    class StoreForkContext(_PlainStartMethod, _StoreContextMixin, _mpctx.ForkContext):
-        _name = _MethodName(PREFIX + "fork")
 
-    class StoreSpawnContext(_PlainStartMethod, _StoreContextMixin, _mpctx.SpawnContext):
-        _name = _MethodName(PREFIX + "spawn")
-        Process = StoreSpawnProcess
+class StoreForkContext(_PlainStartMethod, _StoreContextMixin, _mpctx.ForkContext):
+    _name = _MethodName(PREFIX + "fork")
 
-    class StoreForkServerContext(_PlainStartMethod, _StoreContextMixin, _mpctx.ForkServerContext):
-        _name = _MethodName(PREFIX + "forkserver")
-        Process = StoreForkServerProcess
 
-    _contexts = {
-        PREFIX + "fork": StoreForkContext(),
-        PREFIX + "spawn": StoreSpawnContext(),
-        PREFIX + "forkserver": StoreForkServerContext(),
-    }
-else:   # pragma: no cover - the C library is Linux-only
-    _contexts = {}
+class StoreSpawnContext(_PlainStartMethod, _StoreContextMixin, _mpctx.SpawnContext):
+    _name = _MethodName(PREFIX + "spawn")
+    Process = StoreSpawnProcess
+
+
+class StoreForkServerContext(_PlainStartMethod, _StoreContextMixin, _mpctx.ForkServerContext):
+    _name = _MethodName(PREFIX + "forkserver")
+    Process = StoreForkServerProcess
+
+
+_contexts = {
+    PREFIX + "fork": StoreForkContext(),
+    PREFIX + "spawn": StoreSpawnContext(),
+    PREFIX + "forkserver": StoreForkServerContext(),
+}
 
 
 def _register():
