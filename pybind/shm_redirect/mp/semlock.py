@@ -61,24 +61,21 @@ def make_semlock_class(base):
                                 % type(name).__name__)
             if unlink:
                 addr = clib.anon_sem_new(value)
-                owner, name = _anon_owner(addr), None
-            else:
-                addr = clib.sem_open(name, clib.O_CREAT | clib.O_EXCL, 0o600, value)
-                owner = _named_owner(addr)
-            self = super(SemLock, cls)._rebuild(addr, kind, maxvalue, None)
-            self._shmr_owner = owner
-            self._shmr_name = name
-            return self
+                return cls._wrap(addr, kind, maxvalue, _anon_owner(addr), None)
+            addr = clib.sem_open(name, clib.O_CREAT | clib.O_EXCL, 0o600, value)
+            return cls._wrap(addr, kind, maxvalue, _named_owner(addr), name)
 
         @classmethod
         def _rebuild(cls, handle, kind, maxvalue, name, /):
             if name is None:   # a raw address (inherited by fork): the base behaviour
-                self = super(SemLock, cls)._rebuild(handle, kind, maxvalue, None)
-                self._shmr_owner = None
-                self._shmr_name = None
-                return self
+                return cls._wrap(handle, kind, maxvalue, None, None)
             addr = clib.sem_open(name, 0)
-            owner = _named_owner(addr)
+            return cls._wrap(addr, kind, maxvalue, _named_owner(addr), name)
+
+        @classmethod
+        def _wrap(cls, addr, kind, maxvalue, owner, name):
+            """The base type around addr (never naming it: the base would sem_open it), with
+            the mapping's owner and the name kept on the side."""
             self = super(SemLock, cls)._rebuild(addr, kind, maxvalue, None)
             self._shmr_owner = owner
             self._shmr_name = name
