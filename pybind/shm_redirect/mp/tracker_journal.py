@@ -126,8 +126,10 @@ class Journal(object):
             return
         if cmd not in ('REGISTER', 'UNREGISTER') or rtype not in self.cache:
             return
-        names = self.cache[rtype]
-        names.add(name) if cmd == 'REGISTER' else names.discard(name)
+        if cmd == 'REGISTER':
+            self.cache[rtype].add(name)
+        else:
+            self.cache[rtype].discard(name)
         try:
             self._append(_encode(cmd, name, rtype))
         except OSError as e:
@@ -142,9 +144,10 @@ class Journal(object):
         self.lines += 1
         live = sum(len(s) for s in self.cache.values())
         if self.lines > 4096 and self.lines > 4 * live:
-            self._compact(self.cache)
+            self._compact()
 
-    def _compact(self, cache):
+    def _compact(self):
+        cache = self.cache
         tmp = self.name + _TMP_SUFFIX
         try:
             os.unlink(tmp, dir_fd=self.dfd)
