@@ -9,6 +9,7 @@ import json
 import os
 import stat
 import warnings
+from multiprocessing import resource_tracker as _cpython_tracker
 
 from ..store import clib
 from ..store.format import JOURNAL_PREFIX
@@ -37,16 +38,17 @@ CLEANUP = {'semaphore': _sem_unlink, 'shared_memory': _shm_unlink}
 def cleanup_funcs():
     """CPython's resource tracker's table of rtypes (its 'noop', and test rtypes of the
     version), with ours for the store's."""
-    from multiprocessing import resource_tracker
-    return dict(resource_tracker._CLEANUP_FUNCS, **CLEANUP)
+    return dict(_cpython_tracker._CLEANUP_FUNCS, **CLEANUP)
+
+
+# The running CPython's reader of pipe lines (3.14: JSON lines too), None before 3.14.
+_CPYTHON_DECODE = getattr(_cpython_tracker, '_decode_message', None)
 
 
 def _decode(line):
     """(cmd, name, rtype) of a pipe line, as the running CPython's tracker reads it."""
-    from multiprocessing import resource_tracker
-    decode = getattr(resource_tracker, '_decode_message', None)   # 3.14: JSON lines too
-    if decode is not None:
-        cmd, rtype, name = decode(line)
+    if _CPYTHON_DECODE is not None:
+        cmd, rtype, name = _CPYTHON_DECODE(line)
         return cmd, name, rtype
     cmd, name, rtype = line.strip().decode('ascii').split(':')
     return cmd, name, rtype
