@@ -48,6 +48,7 @@ class Module:
         self.ran = None              # unittest's "Ran N tests"
         self.status = None           # regrtest's progress status ("passed", "failed (env changed)")
         self.leaks = 0               # resource-tracker leak warnings
+        self.leak_lines = []         # each: (the test id running or last finished, the warning)
         self.hung = None             # the test id running when faulthandler's timeout fired
         self.stacks = []             # then: each thread's functions, innermost first
 
@@ -63,7 +64,7 @@ def _outcome(text):
 def parse(lines, regrtest):
     """{module: Module}. Unittest's verbose line is "name (id) ... outcome", possibly with a
     docstring line between, and with other processes' output before the outcome."""
-    mods, cur, pending, dump = OrderedDict(), None, None, False
+    mods, cur, pending, dump, last = OrderedDict(), None, None, False, None
     if not regrtest:
         cur = mods.setdefault('-', Module())
     for line in lines:
@@ -96,13 +97,14 @@ def parse(lines, regrtest):
             o = _outcome(line)
             if o is not None:
                 cur.tests[pending] = o
-                pending = None
+                last, pending = pending, None
                 continue
         m = RAN.match(line)
         if m:
             cur.ran = (cur.ran or 0) + int(m.group(1))
         elif LEAK.search(line):
             cur.leaks += 1
+            cur.leak_lines.append((pending or 'after ' + str(last), LEAK.search(line).group(0)))
     return mods
 
 
@@ -191,9 +193,11 @@ def diff(b, r):
     for t in b.tests.keys() & r.tests.keys():
         if b.tests[t] != r.tests[t]:
             out.append('%s: %s, baseline %s' % (t, r.tests[t], b.tests[t]))
+    out.sort()
     if r.leaks > b.leaks:
         out.append('%d resource-tracker leak warnings, baseline %d' % (r.leaks, b.leaks))
-    return sorted(out)
+        out.extend('  %s: %s' % w for w in r.leak_lines)
+    return out
 
 
 def summary(m):

@@ -143,3 +143,11 @@ def test_the_listed_hang_covers_every_start_method():
         m.hung = "test.test_multiprocessing_%s.WithProcessesTestPool.test_terminate" % method
         assert sc.known_hang(m, sc.load_known()) == (pattern, frame, issue)
     assert issue == "https://github.com/python/cpython/issues/78178"
+
+
+def test_leak_warning_names_the_test(tmp_path, capsys):
+    """The printed part of a CI log must say which test leaked, not only how many."""
+    warning = "resource_tracker: There appear to be 1 leaked semaphore objects"
+    log = module_log().replace("test_b (test.", "%s to clean up at shutdown\ntest_b (test." % warning, 1)
+    rc, out = judge(tmp_path, capsys, {"baseline.log": module_log(), "sandbox.log": log})
+    assert rc == 1 and "after test.%s.C.test_a: %s" % (MOD, warning) in out, out
