@@ -5,7 +5,7 @@ BUILD   ?= build
 GO      ?= go
 
 WARN      = -std=gnu11 -Wall -Wextra -Werror
-SHIM_CFLAGS = $(WARN) -O2 -g -fPIC -fvisibility=hidden
+SHIM_CFLAGS = $(WARN) -O2 -g -fPIC -fvisibility=hidden -ffile-prefix-map=$(CURDIR)=.
 # Every program pays for loading the preload, and on this kind of VM each extra mapping or
 # syscall of the loader costs ~10 us of a ~800 us /bin/true. Two loadable segments instead of
 # four (noseparate-code) and no RELRO mprotect (with lazy binding RELRO only guards .got, which
@@ -46,12 +46,12 @@ deps:
 	@tests/install-deps.sh
 
 # Shipping: old glibc, arm64, the static Go helper, Lambda layers; one file each.
-include mk/arm64.mk mk/oldglibc.mk mk/gocore-bin.mk mk/layer.mk mk/bench.mk
+include mk/arm64.mk mk/oldglibc.mk mk/gocore-bin.mk mk/layer.mk mk/bench.mk mk/dist.mk
 
 # Everything, in order of speed: a red fast test stops the run before the slow suites.
 test: deps lib test-readme test-sandbox-shape test-go test-c test-c-asan test-glibc-versions \
 	test-sandbox-smoke test-fork-stress \
-	test-oldglibc test-errno-glibc test-layer test-lambda test-arm64 \
+	test-oldglibc test-errno-glibc test-layer test-lambda test-arm64 test-dist-share \
 	test-py test-upstream-hangs-share test-cpython test-cpython-activation test-cpython-context
 	@echo "make test: all passed"
 
@@ -117,7 +117,7 @@ test-sandbox-shape:
 # The store's error numbers case by case against real glibcs: Debian 11's 2.31, this machine's,
 # and sid's (the newest, which the store must equal; tests/rootfs.sh builds the roots once).
 test-errno-glibc: lib
-	tests/errno_glibc.sh $$(tests/rootfs.sh bullseye amd64 python3) host $$(tests/rootfs.sh sid amd64 python3)
+	tests/errno_glibc.sh $$(tests/rootfs.sh bullseye-amd64) host $$(tests/rootfs.sh sid-amd64)
 
 # The README's figures are bench/results/bench.json's (bench/readme.py; make bench writes them).
 test-readme:
@@ -150,7 +150,7 @@ test-upstream-hangs-share: lib
 test-fork-stress: lib $(BUILD)/fork_stress
 	tests/fork_stress.sh 10000
 
-# ---- Python package: one wheel with the CLI, the Go core (gopy) and the preload ----
+# ---- Python package: the quick local wheel (the wheels to ship: make dist, mk/dist.mk) ----
 .PHONY: wheel test-py
 WHEEL_DIR ?= wheels
 

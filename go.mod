@@ -2,10 +2,12 @@ module github.com/shm-redirect/shm-redirect
 
 go 1.26.8
 
-require golang.org/x/sys v0.49.0
+require (
+	github.com/go-python/gopy v0.4.10
+	golang.org/x/sys v0.49.0
+)
 
 require (
-	github.com/go-python/gopy v0.4.10 // indirect
 	github.com/gonuts/commander v0.1.0 // indirect
 	github.com/gonuts/flag v0.1.0 // indirect
 	github.com/pkg/errors v0.9.1 // indirect

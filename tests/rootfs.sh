@@ -1,25 +1,22 @@
 #!/usr/bin/env bash
 # Build (once, cached) a minimal Debian root file system to run tests in another libc or CPU:
 #
-#   tests/rootfs.sh SUITE ARCH [PACKAGE...]     prints the directory on stdout
+#   tests/rootfs.sh NAME        prints the directory, build/rootfs/NAME, on stdout
 #
-#   bullseye amd64 python3          glibc 2.31, Python 3.9: a glibc older than 2.33/2.34, where
-#                                   sem_open lives in libpthread, dlsym in libdl, stat is __xstat
-#   bookworm arm64 python3 ...      aarch64 (Graviton-shaped), run through qemu-user + binfmt_misc
-#   sid amd64 python3               the newest glibc Debian has (tests/errno_glibc.sh)
-#
-# The tree goes to build/rootfs/SUITE-ARCH (a marker file holds the package list: a different list
-# rebuilds). mmdebstrap --mode=root needs root; a foreign ARCH needs qemu-user-static, arch-test and
+# NAME is a line of tests/roots.list (suite, architecture, packages), the one place a root's
+# package list is written: a marker file in the tree holds the list, and a different list rebuilds.
+# mmdebstrap --mode=root needs root; a foreign architecture needs qemu-user-static, arch-test and
 # a mounted binfmt_misc with qemu registered (done here). Packages come from deb.debian.org, the
 # only registry besides the Go proxy that these machines reach.
 set -euo pipefail
 
-[ $# -ge 2 ] || { echo "usage: $0 SUITE ARCH [PACKAGE...]" >&2; exit 2; }
-suite=$1 arch=$2
-shift 2
-pkgs=$(printf '%s\n' "$@" | sort -u | paste -sd, -)
+[ $# -eq 1 ] || { echo "usage: $0 NAME (a root of tests/roots.list)" >&2; exit 2; }
 here=$(cd "$(dirname "$0")/.." && pwd)
-dir=$here/build/rootfs/$suite-$arch
+line=$(awk -v n="$1" '$1 == n' "$here/tests/roots.list")
+[ -n "$line" ] || { echo "rootfs: no root '$1' in tests/roots.list" >&2; exit 2; }
+read -r _ suite arch list <<< "$line"
+pkgs=$(printf '%s\n' $list | sort -u | paste -sd, -)
+dir=$here/build/rootfs/$1
 marker=$dir/.shm-redirect-rootfs
 
 need=(mmdebstrap)

@@ -21,7 +21,7 @@ SELF=$(readlink -f -- "${BASH_SOURCE[0]}")
 PROJECT=$(dirname -- "$(dirname -- "$(dirname -- "$SELF")")")
 SANDBOX="$PROJECT/tests/sandbox.sh"
 B=$(readlink -f -- "${1:?usage: ARM64_ROOT=DIR $0 ARM64_BUILD}")
-R=${ARM64_ROOT:?set ARM64_ROOT (tests/rootfs.sh bookworm arm64 python3 python3-numpy)}
+R=${ARM64_ROOT:?set ARM64_ROOT (tests/rootfs.sh bookworm-arm64)}
 LIB=$B/libshm_redirect.so
 PY=/usr/bin/python3   # the root's own (arm64) interpreter
 LOGS=$B/logs

@@ -61,7 +61,7 @@ container_env() {   # ENV K=V lines of the final stage, ${K:+...} expanded again
 
 # Control: the same sandbox without the layer must fail, and for Lambda's reason (no /dev/shm:
 # ENOENT from sem_open), or the test proves nothing.
-rfs=$("$root/tests/rootfs.sh" bookworm amd64 python3 python3-numpy)
+rfs=$("$root/tests/rootfs.sh" bookworm-amd64)
 rc=0
 out=$("$root/tests/sandbox.sh" --root="$rfs" --ro --uid=993 --devshm=none \
     --bind="$here/task:/var/task" --bind="$here/bootstrap.py:/var/runtime/bootstrap.py" \
@@ -79,8 +79,8 @@ failed=0
 for combo in "${combos[@]}"; do
     IFS=: read -r arch mode version <<< "$combo"
     case $arch in
-        x86_64) rfs=$("$root/tests/rootfs.sh" bookworm amd64 python3 python3-numpy); handlers=$handlers_x86 ;;
-        arm64)  rfs=$("$root/tests/rootfs.sh" bookworm arm64 python3 python3-numpy); handlers=$handlers_arm ;;
+        x86_64) rfs=$("$root/tests/rootfs.sh" bookworm-amd64); handlers=$handlers_x86 ;;
+        arm64)  rfs=$("$root/tests/rootfs.sh" bookworm-arm64); handlers=$handlers_arm ;;
         *) echo "unknown arch $arch" >&2; exit 2 ;;
     esac
     opt=$layers/$arch

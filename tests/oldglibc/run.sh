@@ -25,7 +25,7 @@ NCHECKS=6   # tests/smoke_mp.py: Lock Queue Pool Value Array shared_memory
 for f in "$PROJECT/build/libshm_redirect.so" "$NOLIBDL"; do
     [ -r "$f" ] || { echo "oldglibc: $f missing (make test-oldglibc builds it)" >&2; exit 2; }
 done
-ROOT=$("$PROJECT/tests/rootfs.sh" bullseye amd64 python3)
+ROOT=$("$PROJECT/tests/rootfs.sh" bullseye-amd64)
 
 passed=0 failed=0
 ok()  { passed=$((passed + 1)); }

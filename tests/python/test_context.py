@@ -18,7 +18,7 @@ from conftest import LIB, PYBIND, ROOT, SANDBOX
 
 WORKLOAD = os.path.join(ROOT, "tests", "python", "context_workload.py")
 # To run the cases under another CPython: SHMR_TEST_PYTHON, an interpreter readable by uid 993,
-# and SHMR_TEST_ROOT, a root file system for the sandbox (tests/rootfs.sh's sid root has 3.14).
+# and SHMR_TEST_ROOT, a root file system for the sandbox (tests/rootfs.sh sid-amd64 has 3.14 and 3.15).
 PY = os.environ.get("SHMR_TEST_PYTHON") or (
     "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable)
 ROOTFS = ["--root=" + os.path.abspath(os.environ["SHMR_TEST_ROOT"])] \
