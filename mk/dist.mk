@@ -12,7 +12,7 @@
 #   make test-dist-share   what `make test` runs: the same checks on DIST_SHARE's targets only
 #                      (every x86_64 CPython, and aarch64 3.11, whose root the arm64 tests build
 #                      anyway), without dist-repro.
-.PHONY: dist dist-tools test-dist dist-repro test-dist-share
+.PHONY: dist dist-tools test-dist dist-repro dist-share test-dist-share
 
 DIST       ?= dist
 DIST_TOOLS  = $(BUILD)/dist-tools
@@ -36,8 +36,11 @@ test-dist: dist
 	DIST=$(abspath $(DIST)) $(PYTHON) -m pytest -q tests/dist/test_dist.py
 	@$(MAKE) --no-print-directory dist-repro
 
-test-dist-share:
+# The share's own dist (what test-lambda installs from too): built once per make run.
+dist-share:
 	@$(MAKE) --no-print-directory dist DIST=$(BUILD)/dist-share DIST_ONLY=$(DIST_SHARE)
+
+test-dist-share: dist-share
 	DIST=$(abspath $(BUILD)/dist-share) DIST_ONLY=$(DIST_SHARE) $(PYTHON) -m pytest -q tests/dist/test_dist.py
 
 REPRO = $(BUILD)/dist-repro

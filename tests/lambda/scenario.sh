@@ -34,7 +34,8 @@ settle() { i=0; while [ -n "$(objects)" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((
 
 expect() {
     case $1 in
-        pool) echo 332833500 ;; pool_spawn|executor) echo 328350 ;; queue) echo 42 ;;
+        pool) echo 332833500 ;; pool_spawn|pool_forkserver|executor) echo 328350 ;; queue) echo 42 ;;
+        manager) echo 14 ;;
         value) echo 1000 ;; shm_numpy) echo 3000000.0 ;; shm_bytes) echo 7000 ;; *) fail "no expected result for $1" ;;
     esac
 }

@@ -31,6 +31,10 @@ def _fill(name, shape):
     shm.close()
 
 
+def _store(d, k):
+    d[k] = k * k
+
+
 def _poke(name):
     shm = shared_memory.SharedMemory(name=name)
     shm.buf[:1000] = b"\x07" * 1000
@@ -45,6 +49,22 @@ def pool(event, context):
 def pool_spawn(event, context):
     with multiprocessing.get_context("spawn").Pool(2) as p:
         return sum(p.map(_square, range(100)))
+
+
+def pool_forkserver(event, context):
+    with multiprocessing.get_context("forkserver").Pool(2) as p:
+        return sum(p.map(_square, range(100)))
+
+
+def manager(event, context):
+    with multiprocessing.Manager() as m:
+        d = m.dict()
+        ps = [multiprocessing.Process(target=_store, args=(d, k)) for k in range(4)]
+        for p in ps:
+            p.start()
+        for p in ps:
+            p.join()
+        return sum(d.values())
 
 
 def queue(event, context):
