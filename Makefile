@@ -55,6 +55,13 @@ test: deps lib test-readme test-sandbox-shape test-go test-c test-c-asan test-gl
 	test-py test-upstream-hangs-share test-cpython test-cpython-activation test-cpython-context
 	@echo "make test: all passed"
 
+# The long matrices, run before resolving a change to what they cover; `make test` runs a fixed
+# share of each (test-dist-share, test-lambda): every wheel and the sdist with a rebuild for
+# reproducibility (test-dist), every Lambda deployment way x runtime (test-lambda-matrix).
+.PHONY: test-matrix
+test-matrix: test-dist test-lambda-matrix
+	@echo "make test-matrix: all passed"
+
 # The preload exports exactly the interposed functions, unversioned, and carries no Go runtime
 # (Go does not survive fork(): a Go sem_open hung forked children in 13 of 100 Pool runs).
 EXPORTS = sem_close sem_open sem_unlink shm_open shm_redirect_native_errno shm_redirect_store_dir \

@@ -138,3 +138,24 @@ def test_universal_wheel_works_through_shmr_core(t):
     r = run_smoke(t, universal(t.arch), "binary")
     assert r["core"] == "binary at /opt/shmr-wheel/shm_redirect/bin/shmr-core", r
     assert r["store"] == ["/tmp/shm", False] and r["lock"].lstrip("/") in r["names"], r
+
+
+def test_sdist_builds_offline(tmp_path):
+    """pip install of the sdist with no network (a new network namespace), no Go module cache and
+    no module proxy: the vendored modules build shmr-core and the extension, Debian's pybindgen
+    lends gopy its generator, and the installed package reaches its Go core in process."""
+    venv = str(tmp_path / "venv")
+    subprocess.run(["/usr/bin/python3", "-m", "venv", venv], check=True)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = dict(os.environ, GOPROXY="off", GOMODCACHE=str(empty / "mod"), GOCACHE=str(empty / "cache"),
+               HOME=str(empty), GOFLAGS="")
+    sdist = os.path.join(DIST, "shm-redirect-%s.tar.gz" % VERSION)
+    p = subprocess.run(["unshare", "-n", os.path.join(venv, "bin", "pip"), "install", "-q", "--no-index", sdist],
+                       env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:]
+    out = subprocess.run([os.path.join(venv, "bin", "python"), "-c",
+                          "from shm_redirect.store import gocore; print(gocore.describe()[0])"],
+                         env=dict(os.environ, SHM_REDIRECT_GOCORE="inproc"), check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    assert out.startswith("extension in-process (%s/lib/" % venv), out
