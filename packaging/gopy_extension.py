@@ -71,13 +71,21 @@ def stage_headers(include, dest, real_pyconfig=None):
         shutil.copyfile(real_pyconfig, os.path.join(dest, "pyconfig.h"))
 
 
+def real_pyconfig(include, multiarch, prefix=""):
+    """Debian's pyconfig.h is a wrapper, `#include <MULTIARCH/pythonX.Y/pyconfig.h>`: the path
+    of that real file (under prefix, a root's directory), or None for a CPython whose pyconfig.h
+    is its own (pyenv's)."""
+    nested = "%s/%s/pyconfig.h" % (multiarch, os.path.basename(include))
+    with open(os.path.join(prefix + include, "pyconfig.h")) as f:
+        wrapper = bool(multiarch) and ("<%s>" % nested) in f.read()
+    return os.path.join(prefix + "/usr/include", nested) if wrapper else None
+
+
 def host_headers():
     """(include dir, real pyconfig.h or None) of the interpreter running this."""
     import sysconfig
     inc = sysconfig.get_path("include")
-    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
-    real = os.path.join("/usr/include", multiarch, os.path.basename(inc), "pyconfig.h")
-    return inc, (real if multiarch and os.path.isfile(real) else None)
+    return inc, real_pyconfig(inc, sysconfig.get_config_var("MULTIARCH") or "")
 
 
 def _tools(root, bindir, env):

@@ -11,6 +11,8 @@ import os
 import subprocess
 from typing import NamedTuple, Optional
 
+import gopy_extension   # beside this file
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -92,10 +94,6 @@ def describe(t):
                                      text=True).stdout)
     if info["version"] != t.version or info["machine"] != t.arch or info["free_threaded"]:
         raise SystemExit("%s: the interpreter is %s" % (t, info))
-    inc = info["include_host"] = prefix + info["include"]
-    # Debian's pyconfig.h is a wrapper: #include <MULTIARCH/pythonX.Y/pyconfig.h>
-    nested = "%s/%s/pyconfig.h" % (info["multiarch"], os.path.basename(inc))
-    with open(os.path.join(inc, "pyconfig.h")) as f:
-        wrapper = info["multiarch"] and ("<%s>" % nested) in f.read()
-    info["real_pyconfig"] = os.path.join(prefix + "/usr/include", nested) if wrapper else None
+    info["include_host"] = prefix + info["include"]
+    info["real_pyconfig"] = gopy_extension.real_pyconfig(info["include"], info["multiarch"], prefix)
     return info

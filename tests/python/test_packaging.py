@@ -145,4 +145,4 @@ def test_requires_python_is_the_oldest_tested(wheel):
     with open(os.path.join(ROOT, "README.md")) as f:
         assert "| the Python package | CPython ≥ 3.10 " in f.read()
     with open(os.path.join(ROOT, "tests", "lambda", "run.sh")) as f:
-        assert "for minor in 3.10 " in f.read()
+        assert "for v in 3.10 " in f.read()
