@@ -83,7 +83,10 @@ class BuildGoAndShim(build_ext):
         os.makedirs(tmp)
         os.makedirs(pkg, exist_ok=True)
         shutil.copyfile(self.build_shim(tmp), os.path.join(pkg, "libshm_redirect.so"))
-        self.build_core_bin(os.path.join(pkg, "bin", "shmr-core"))
+        core = os.path.join(pkg, "bin", "shmr-core")
+        os.makedirs(os.path.dirname(core), exist_ok=True)
+        shutil.copyfile(self.build_core_bin(tmp), core)
+        os.chmod(core, 0o755)   # install_lib and bdist_wheel keep it
         super().run()
 
     def build_extension(self, ext):
@@ -103,12 +106,12 @@ class BuildGoAndShim(build_ext):
         gopy_extension.stage_headers(inc, headers, real)
         gopy_extension.compile_for(gen, dest, headers, go=GO)
 
-    def build_core_bin(self, dest):
-        # As `make gocore-bin` (mk/gocore-bin.mk) builds $(BUILD)/shmr-core.
-        env = dict(os.environ, CGO_ENABLED="0", GOARCH=GOARCH[ARCH])
-        run([GO, "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o", dest,
-             "./cmd/shmr-core"], cwd=ROOT, env=env)
-        os.chmod(dest, 0o755)
+    def build_core_bin(self, tmp):
+        # mk/gocore-bin.mk's recipe: the static Go core, for this CPU or cross-built for aarch64.
+        build = os.path.join(tmp, "shim")
+        target = os.path.join(build, "shmr-core" if ARCH == platform.machine() else "aarch64/shmr-core")
+        run([MAKE, "-C", ROOT, target, "BUILD=" + build])
+        return target
 
     def build_shim(self, tmp):
         build = os.path.join(tmp, "shim")
