@@ -61,8 +61,7 @@ def build_extensions(chosen, go):
 
 
 def build_wheel(out, arch, extension="none", pytag=None):
-    env = dict(os.environ, SHMR_WHEEL_ARCH=arch, SHMR_WHEEL_EXTENSION=extension,
-               SOURCE_DATE_EPOCH=source_date_epoch())
+    env = dict(os.environ, SHMR_WHEEL_ARCH=arch, SHMR_WHEEL_EXTENSION=extension)
     if pytag:
         env["SHMR_WHEEL_PYTAG"] = pytag
     gopy_extension.run([SYS_PYTHON, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps",
@@ -88,7 +87,7 @@ def build_sdist(out, go):
     gopy_extension.run([SYS_PYTHON, "-c", "import sys; sys.path.insert(0, 'pybind/_build_backend'); "
                         "import offline_setuptools as b; print(b.build_sdist(sys.argv[1]))", tmp], cwd=stage)
     (name,) = os.listdir(tmp)
-    normalize_tar(os.path.join(tmp, name), os.path.join(out, name), int(source_date_epoch()))
+    normalize_tar(os.path.join(tmp, name), os.path.join(out, name), int(os.environ["SOURCE_DATE_EPOCH"]))
 
 
 def normalize_tar(src, dest, mtime):
@@ -115,7 +114,9 @@ def main(argv=None):
     go = os.environ.get("GO", "go")
     chosen = targets.select(args.only)
     os.makedirs(args.out, exist_ok=True)
-    # zig's caches go with the build, not to $HOME.
+    # One time for every archive (the wheels' pip runs inherit it); zig's caches go with the
+    # build, not to $HOME.
+    os.environ["SOURCE_DATE_EPOCH"] = source_date_epoch()
     os.environ.setdefault("ZIG_GLOBAL_CACHE_DIR", os.path.join(WORK, "zig-cache"))
     os.environ.setdefault("ZIG_LOCAL_CACHE_DIR", os.path.join(WORK, "zig-cache"))
     for t, (ext, tag) in build_extensions(chosen, go).items():
